@@ -1,0 +1,1 @@
+"""reveil: find sleeping customers, value them, wake them, purge the silent ones."""

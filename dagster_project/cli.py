@@ -1,0 +1,143 @@
+"""Command line used by the Makefile: ``python -m dagster_project.cli <command>``.
+
+``run`` executes the same Definitions the UI loads, through Dagster, recording the run in the
+Dagster instance of ``DAGSTER_HOME`` (so ``make dev`` shows it), then prints a summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from dagster_project import settings
+
+LAYERS = ("raw", "staging", "intermediate", "marts")
+
+
+def _landing_is_empty(landing: Path) -> bool:
+    return not landing.exists() or not any(p.is_file() for p in landing.rglob("*"))
+
+
+def demo_data(contacts: int, seed: int, force: bool = False) -> bool:
+    """Generate the demo dataset into the landing folder when it is empty. True if generated."""
+    landing = settings.landing_dir()
+    if not force and not _landing_is_empty(landing):
+        return False
+    from dagster_project.generate import generate
+
+    counts = generate(landing, contacts=contacts, seed=seed, fmt="parquet")
+    _out(f"demo data generated into {landing} (seed {seed}):")
+    for source, rows in counts.items():
+        _out(f"  {source:<18} {rows:>12,} rows")
+    return True
+
+
+def _out(line: str = "") -> None:
+    sys.stdout.write(line + "\n")
+
+
+def summary() -> None:
+    """Rows per table and layer, read from the warehouse (read-only)."""
+    import duckdb
+
+    path = settings.warehouse_path()
+    if not path.exists():
+        _out(f"no warehouse at {path}")
+        return
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        tables = con.execute(
+            "select schema_name, table_name from duckdb_tables() "
+            "where database_name = current_database() and not internal "
+            "union all select schema_name, view_name from duckdb_views() "
+            "where database_name = current_database() and not internal "
+            "order by 1, 2"
+        ).fetchall()
+        _out()
+        _out(f"{'layer':<14}{'table':<44}{'rows':>14}")
+        for schema, table in tables:
+            if schema not in LAYERS or table.startswith("_"):
+                continue
+            rows = con.execute(f'select count(*) from "{schema}"."{table}"').fetchone()[0]
+            _out(f"{schema:<14}{table:<44}{rows:>14,}")
+    finally:
+        con.close()
+    _out()
+    _out(f"warehouse: {path}")
+    _out(f"exports:   {settings.exports_dir()}")
+    _out(f"serving:   {settings.serving_dir()}  (read-only copies for BI tools)")
+    _out("UI:        make dev, then open http://127.0.0.1:3000")
+
+
+def run(args: argparse.Namespace) -> int:
+    import dagster as dg
+
+    settings.export_warehouse_env()
+    if not args.no_demo:
+        demo_data(args.demo_contacts, args.seed)
+    from dagster_project.definitions import defs
+    from dagster_project.defs.pipeline import DAILY_JOB_NAME
+
+    instance = dg.DagsterInstance.get() if _has_dagster_home() else dg.DagsterInstance.ephemeral()
+    job = defs.resolve_job_def(DAILY_JOB_NAME)
+    started = datetime.now(UTC)
+    result = job.execute_in_process(instance=instance, raise_on_error=False)
+    elapsed = (datetime.now(UTC) - started).total_seconds()
+    _out()
+    if not result.success:
+        _out(f"run {result.run_id} FAILED after {elapsed:.1f} s:")
+        for event in result.all_events:
+            if event.is_step_failure:
+                data = event.step_failure_data
+                message = data.error.message.strip() if data and data.error else ""
+                _out(f"  step {event.step_key}: {message}")
+            elif event.event_type_value == "ASSET_CHECK_EVALUATION":
+                evaluation = event.event_specific_data
+                if not evaluation.passed:
+                    _out(f"  gate failed: {evaluation.asset_check_key.to_user_string()}")
+        _out("The warehouse and the published marts were left as they were.")
+        return 1
+    _out(f"run {result.run_id} succeeded in {elapsed:.1f} s")
+    summary()
+    return 0
+
+
+def _has_dagster_home() -> bool:
+    import os
+
+    home = os.environ.get("DAGSTER_HOME")
+    if not home:
+        return False
+    Path(home).mkdir(parents=True, exist_ok=True)
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m dagster_project.cli")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_run = sub.add_parser("run", help="generate demo data if needed and run the daily job")
+    p_run.add_argument("--demo-contacts", type=int, default=2000)
+    p_run.add_argument("--seed", type=int, default=42)
+    p_run.add_argument("--no-demo", action="store_true", help="never generate demo data")
+    p_demo = sub.add_parser("demo-data", help="generate the demo dataset into the landing folder")
+    p_demo.add_argument("--contacts", type=int, default=2000)
+    p_demo.add_argument("--seed", type=int, default=42)
+    p_demo.add_argument("--force", action="store_true", help="even if the folder is not empty")
+    sub.add_parser("summary", help="rows per table and layer")
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        return run(args)
+    if args.command == "demo-data":
+        if not demo_data(args.contacts, args.seed, force=args.force):
+            _out(f"{settings.landing_dir()} is not empty: nothing generated (use --force)")
+        return 0
+    if args.command == "summary":
+        summary()
+        return 0
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

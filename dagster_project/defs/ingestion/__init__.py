@@ -1,0 +1,121 @@
+"""Ingestion: landing files → ``staged.<source>`` (one asset per source) → ``raw`` (one step).
+
+Write–audit–publish. Each ``staged/<source>`` asset loads the new landing files of its source
+through the source's YAML mapping; the quality gates (blocking asset checks) validate the
+staged rows; ``publish_raw`` then merges every source into ``raw`` in a single transaction.
+A bad file or a failed gate therefore leaves ``raw`` — and everything built from it — exactly
+as it was. The ``raw/<source>`` keys are what dbt's ``source('raw', ...)`` map to.
+"""
+
+
+import time
+
+import dagster as dg
+
+from dagster_project import settings
+from dagster_project.defs.resources import WarehouseResource, warehouse
+from dagster_project.lib import ingest
+from dagster_project.lib.mappings import MappingError, load_mapping
+from dagster_project.lib.schema import SOURCES
+
+GROUP = "ingestion"
+OWNERS = ["team:analytics-engineering"]
+POOL = "duckdb_writer"
+
+
+def staged_key(source: str) -> dg.AssetKey:
+    return dg.AssetKey(["staged", source])
+
+
+def raw_key(source: str) -> dg.AssetKey:
+    return dg.AssetKey(["raw", source])
+
+
+def _staged_asset(source_name: str) -> dg.AssetsDefinition:
+    source = SOURCES[source_name]
+
+    @dg.asset(
+        key=staged_key(source_name),
+        group_name=GROUP,
+        kinds={"duckdb", "csv", "parquet"},
+        owners=OWNERS,
+        pool=POOL,
+        description=(
+            f"New landing files of `{source_name}` read through its mapping into "
+            f"`staged.{source_name}`, waiting for the quality gate. {source.description}"
+        ),
+    )
+    def staged(context: dg.AssetExecutionContext, duckdb: WarehouseResource) -> dg.MaterializeResult:
+        landing = settings.landing_dir()
+        try:
+            mapping = load_mapping(source_name, settings.mappings_dir())
+        except MappingError as exc:
+            raise dg.Failure(description=str(exc)) from exc
+        with duckdb.get_connection() as con:
+            try:
+                result = ingest.stage_source(con, mapping, landing)
+            except ingest.LandingFileError as exc:
+                raise dg.Failure(
+                    description=f"Bad landing file for {source_name}: {exc}",
+                    metadata={"file": exc.file, "column": exc.column or "", "line": exc.line or 0},
+                ) from exc
+        context.log.info(
+            f"{source_name}: {len(result.files)} new file(s), {result.rows} row(s) staged, "
+            f"{result.skipped_files} file(s) already loaded"
+        )
+        return dg.MaterializeResult(
+            metadata={
+                "files_read": [f.path for f in result.files],
+                "files_skipped_already_loaded": result.skipped_files,
+                "rows": result.rows,
+                "bytes": result.bytes,
+                "mapping": str(mapping.path) if mapping.path else "identity (canonical names)",
+                "landing_folder": str(landing / mapping.folder),
+                "dagster/row_count": result.rows,
+            }
+        )
+
+    return staged
+
+
+staged_assets = [_staged_asset(name) for name in SOURCES]
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            raw_key(name),
+            deps=[staged_key(name)],
+            group_name=GROUP,
+            kinds={"duckdb"},
+            owners=OWNERS,
+            description=f"`raw.{name}`: {SOURCES[name].description}",
+        )
+        for name in SOURCES
+    ],
+    can_subset=False,
+    pool=POOL,
+    name="publish_raw",
+)
+def publish_raw(context: dg.AssetExecutionContext, duckdb: WarehouseResource):
+    """Merge every staged source into ``raw`` in one transaction, once all gates passed."""
+    with duckdb.get_connection() as con:
+        results = ingest.publish(con, SOURCES, run_id=context.run.run_id)
+    for name, res in results.items():
+        yield dg.MaterializeResult(
+            asset_key=raw_key(name),
+            metadata={
+                "files_published": res.files,
+                "rows_staged": res.staged_rows,
+                "rows_inserted": res.inserted,
+                "rows_replaced": res.replaced,
+                "dagster/row_count": res.total_rows,
+                "loaded_at": dg.MetadataValue.timestamp(time.time()),
+            },
+        )
+
+
+defs = dg.Definitions(
+    assets=[*staged_assets, publish_raw],
+    resources={"duckdb": warehouse()},
+)

@@ -1,0 +1,501 @@
+"""Landing files → ``staged`` tables → ``raw`` tables, set-based in DuckDB.
+
+Write–audit–publish:
+
+1. ``stage_source`` reads every landing file of a source that was not loaded before, through
+   its YAML mapping, with DuckDB's own readers. Each file is checked in one aggregate query
+   (missing columns, repeated header, unparseable dates, numbers and booleans) and the first
+   problem is reported with the file, the column and the line. Nothing is written unless every
+   file is good: the staged table is rebuilt inside one transaction.
+2. The quality gates validate ``staged.<source>`` (Dagster blocking asset checks).
+3. ``publish`` merges every staged table into ``raw`` in ONE transaction, records the files in
+   ``raw._load_log`` and empties the staged tables. Re-running on the same files adds nothing:
+   files already in the log are skipped, and rows are merged on their key.
+"""
+
+from __future__ import annotations
+
+import csv
+import fnmatch
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from dagster_project.lib.mappings import Mapping
+from dagster_project.lib.schema import SOURCES, Source
+
+RAW = "raw"
+STAGED = "staged"
+LOAD_LOG = f"{RAW}._load_log"
+META_COLUMNS = (("_source_file", "VARCHAR"), ("_loaded_at", "TIMESTAMP"))
+_LANDING_SUFFIXES = (".csv", ".parquet", ".txt", ".tsv", ".gz")
+
+
+class LandingFileError(ValueError):
+    """A landing file cannot be loaded. The message names the file, column and line."""
+
+    def __init__(
+        self, file: Path | str, message: str, column: str | None = None, line: int | None = None
+    ):
+        self.file = str(file)
+        self.column = column
+        self.line = line
+        where = [f"file {self.file}"]
+        if column:
+            where.append(f"column {column!r}")
+        if line is not None:
+            where.append(f"line {line}")
+        super().__init__(f"{', '.join(where)}: {message}")
+
+
+@dataclass
+class StagedFile:
+    path: str  # relative to the landing folder
+    size: int
+    mtime_ns: int
+    rows: int
+
+    @property
+    def fingerprint(self) -> str:
+        return f"{self.path}|{self.size}|{self.mtime_ns}"
+
+
+@dataclass
+class StageResult:
+    source: str
+    files: list[StagedFile] = field(default_factory=list)
+    skipped_files: int = 0
+
+    @property
+    def rows(self) -> int:
+        return sum(f.rows for f in self.files)
+
+    @property
+    def bytes(self) -> int:
+        return sum(f.size for f in self.files)
+
+
+def q(identifier: str) -> str:
+    """Quote an identifier for DuckDB."""
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def lit(value: object) -> str:
+    """A SQL literal for a Python scalar."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def table_ddl(source: Source, schema: str) -> str:
+    cols = [f"{q(c.name)} {c.type}" for c in source.columns]
+    cols += [f"{q(name)} {typ}" for name, typ in META_COLUMNS]
+    return f"create table if not exists {schema}.{q(source.name)} ({', '.join(cols)})"
+
+
+def ensure_schemas(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the raw and staged schemas, their tables and the load log if missing."""
+    con.execute(f"create schema if not exists {RAW}")
+    con.execute(f"create schema if not exists {STAGED}")
+    for source in SOURCES.values():
+        con.execute(table_ddl(source, RAW))
+        con.execute(table_ddl(source, STAGED))
+    con.execute(
+        f"""create table if not exists {LOAD_LOG} (
+            source varchar, file_path varchar, file_size bigint, file_mtime_ns bigint,
+            fingerprint varchar, row_count bigint, rows_published bigint,
+            run_id varchar, loaded_at timestamp)"""
+    )
+    # files of the staged tables, waiting to be published
+    con.execute(
+        f"""create table if not exists {STAGED}._files (
+            source varchar, file_path varchar, file_size bigint, file_mtime_ns bigint,
+            fingerprint varchar, row_count bigint)"""
+    )
+
+
+def loaded_fingerprints(con: duckdb.DuckDBPyConnection, source: str) -> set[str]:
+    rows = con.execute(f"select fingerprint from {LOAD_LOG} where source = ?", [source]).fetchall()
+    return {r[0] for r in rows}
+
+
+def discover_files(mapping: Mapping, landing_dir: Path) -> list[Path]:
+    """Landing files of a source, in a stable order (name order = delivery order)."""
+    folder = landing_dir / mapping.folder
+    if not folder.is_dir():
+        return []
+    files = []
+    for path in sorted(folder.rglob("*")):
+        if not path.is_file() or path.name.startswith("."):
+            continue
+        if mapping.pattern:
+            if not fnmatch.fnmatch(path.name, mapping.pattern):
+                continue
+        elif not path.name.lower().endswith(_LANDING_SUFFIXES):
+            continue
+        files.append(path)
+    return files
+
+
+# ---------------------------------------------------------------------------------------
+# reading one file
+
+
+def _read_csv_header(path: Path, mapping: Mapping) -> list[str]:
+    opts = mapping.csv
+    try:
+        with path.open(encoding=opts.encoding, newline="") as handle:
+            for _ in range(opts.skip_rows):
+                handle.readline()
+            first = handle.readline()
+    except UnicodeDecodeError as exc:
+        raise LandingFileError(
+            path,
+            f"not valid {opts.encoding} text ({exc.reason} at byte {exc.start}); "
+            "set csv.encoding in the mapping",
+            line=opts.skip_rows + 1,
+        ) from exc
+    if not first.strip():
+        raise LandingFileError(path, "the file is empty (no header line)")
+    row = next(csv.reader([first], delimiter=opts.delimiter, quotechar=opts.quote))
+    return [c.strip().lstrip("\ufeff") for c in row]
+
+
+def _relation_sql(path: Path, mapping: Mapping, header: list[str] | None) -> tuple[str, int]:
+    """SQL of the file read as text (CSV) or as typed columns (Parquet) with a __line column,
+    and the offset to add to the row number to get the line number shown to users."""
+    fmt = mapping.file_format(path)
+    if fmt == "parquet":
+        return (
+            f"select *, file_row_number + 1 as __line from read_parquet({lit(str(path))}, "
+            "file_row_number = true)",
+            0,
+        )
+    opts = mapping.csv
+    nulls = ", ".join(lit(v) for v in opts.null_values)
+    columns = ", ".join(f"{lit(h)}: 'VARCHAR'" for h in header or [])
+    read = (
+        f"read_csv({lit(str(path))}, header = {lit(opts.header)}, "
+        f"delim = {lit(opts.delimiter)}, quote = {lit(opts.quote)}, "
+        f"escape = {lit(opts.escape)}, encoding = {lit(opts.encoding)}, "
+        f"skip = {opts.skip_rows}, nullstr = [{nulls}], strict_mode = true, "
+        f"null_padding = false, auto_detect = false, columns = {{{columns}}})"
+    )
+    offset = opts.skip_rows + (1 if opts.header else 0)
+    return f"select *, row_number() over () as __line from {read}", offset
+
+
+def _parse_expr(column: str, ctype: str, src_type: str, mapping: Mapping) -> str:
+    """Expression turning the user's column into the canonical type; NULL where it fails."""
+    col = q(column)
+    if src_type != "VARCHAR":
+        return f"try_cast({col} as {ctype})"
+    text = f"nullif(trim({col}), '')"
+    base = ctype.split("(")[0]
+    if base == "TIMESTAMP":
+        if mapping.timestamp_formats:
+            fmts = ", ".join(lit(f) for f in mapping.timestamp_formats)
+            return f"try_strptime({text}, [{fmts}])"
+        return f"try_cast({text} as timestamp)"
+    if base == "DATE":
+        if mapping.date_formats:
+            fmts = ", ".join(lit(f) for f in mapping.date_formats)
+            return f"cast(try_strptime({text}, [{fmts}]) as date)"
+        return f"try_cast({text} as date)"
+    if base in ("DECIMAL", "DOUBLE", "INTEGER", "BIGINT"):
+        number = text
+        if mapping.thousands_separator:
+            number = f"replace({number}, {lit(mapping.thousands_separator)}, '')"
+        if mapping.decimal_separator == ",":
+            number = f"replace({number}, ',', '.')"
+        return f"try_cast({number} as {ctype})"
+    if base == "BOOLEAN":
+        trues = ", ".join(lit(v) for v in mapping.true_values)
+        falses = ", ".join(lit(v) for v in mapping.false_values)
+        return (
+            f"case when lower({text}) in ({trues}) then true "
+            f"when lower({text}) in ({falses}) then false end"
+        )
+    return text  # VARCHAR
+
+
+def _value_map(expr: str, values: dict[str, str] | None) -> str:
+    if not values:
+        return expr
+    whens = " ".join(f"when {lit(k)} then {lit(v)}" for k, v in values.items())
+    return f"case {expr} {whens} else {expr} end"
+
+
+def _describe(con: duckdb.DuckDBPyConnection, sql: str) -> dict[str, str]:
+    return {row[0]: row[1] for row in con.execute(f"describe {sql}").fetchall()}
+
+
+def _file_select(
+    con: duckdb.DuckDBPyConnection, path: Path, rel: str, mapping: Mapping, loaded_at: datetime
+) -> tuple[str, int]:
+    """Check one landing file and return the SELECT producing its canonical rows + row count.
+
+    Raises LandingFileError naming the file, column and line of the first problem."""
+    source = mapping.source
+    if path.stat().st_size == 0:
+        raise LandingFileError(rel, "the file is empty (0 bytes)")
+    fmt = mapping.file_format(path)
+    header = None
+    if fmt == "csv":
+        header = _read_csv_header(path, mapping)
+        if not mapping.csv.header:
+            header = [f"column{i}" for i in range(len(header))]
+        seen: dict[str, int] = {}
+        for position, name in enumerate(header, start=1):
+            if name in seen:
+                raise LandingFileError(
+                    rel,
+                    f"the header names column {name!r} twice (positions {seen[name]} "
+                    f"and {position})",
+                    column=name,
+                    line=mapping.csv.skip_rows + 1,
+                )
+            seen[name] = position
+    relation, offset = _relation_sql(path, mapping, header)
+    try:
+        available = _describe(con, relation)
+    except duckdb.Error as exc:
+        raise LandingFileError(rel, f"cannot be read as {fmt}: {exc}") from exc
+    available.pop("__line", None)
+
+    # which user column feeds each canonical column
+    selects: list[str] = []
+    checks: list[tuple[str, str, str]] = []  # (canonical, user column, failure condition)
+    for column in source.columns:
+        user = mapping.source_column(column.name)
+        if user is None or user not in available:
+            if column.name in mapping.defaults:
+                selects.append(
+                    f"cast({lit(mapping.defaults[column.name])} as {column.type}) as {q(column.name)}"
+                )
+                continue
+            if column.required:
+                mapped = f" (mapped from {user!r})" if user != column.name else ""
+                raise LandingFileError(
+                    rel,
+                    f"required column missing{mapped}; the file has: "
+                    f"{', '.join(sorted(available))}",
+                    column=user or column.name,
+                )
+            selects.append(f"cast(null as {column.type}) as {q(column.name)}")
+            continue
+        expr = _parse_expr(user, column.type, available[user], mapping)
+        if column.type == "VARCHAR":
+            expr = _value_map(expr, mapping.value_maps.get(column.name))
+        else:
+            raw_text = f"nullif(trim(cast({q(user)} as varchar)), '')"
+            checks.append((column.name, user, f"{raw_text} is not null and ({expr}) is null"))
+        selects.append(f"{expr} as {q(column.name)}")
+
+    # one aggregate query per file: row count, repeated header lines, first bad value per column
+    aggregates = ["count(*)"]
+    if header and mapping.csv.header:
+        same = " and ".join(f"{q(h)} = {lit(h)}" for h in header)
+        aggregates.append(f"min(__line) filter (where {same})")
+    else:
+        aggregates.append("null")
+    for _canonical, user, condition in checks:
+        aggregates.append(f"arg_min(cast({q(user)} as varchar), __line) filter (where {condition})")
+        aggregates.append(f"min(__line) filter (where {condition})")
+        aggregates.append(f"count(*) filter (where {condition})")
+    try:
+        stats = con.execute(f"select {', '.join(aggregates)} from ({relation})").fetchone()
+    except duckdb.Error as exc:
+        raise LandingFileError(rel, _clean_duckdb_error(exc)) from exc
+    rows = stats[0]
+    if rows == 0:
+        raise LandingFileError(rel, "the file has a header but no data rows")
+    if stats[1] is not None:
+        raise LandingFileError(
+            rel,
+            "the header line is repeated inside the data (two exports concatenated?)",
+            line=stats[1] + offset,
+        )
+    for i, (canonical, user, _condition) in enumerate(checks):
+        value, line, count = stats[2 + 3 * i : 5 + 3 * i]
+        if line is not None:
+            ctype = source.column(canonical).type
+            shown = "<masked>" if source.column(canonical).pii else repr(value)
+            hint = _format_hint(ctype, mapping)
+            mapped = f" (canonical {canonical!r})" if user != canonical else ""
+            raise LandingFileError(
+                rel,
+                f"value {shown} is not a valid {ctype}{mapped}{hint}; "
+                f"{count} row(s) of this column fail",
+                column=user,
+                line=line + offset,
+            )
+    select = (
+        f"select {', '.join(selects)}, {lit(rel)} as _source_file, "
+        f"cast({lit(loaded_at.isoformat(sep=' '))} as timestamp) as _loaded_at "
+        f"from ({relation})"
+    )
+    return select, rows
+
+
+def _format_hint(ctype: str, mapping: Mapping) -> str:
+    base = ctype.split("(")[0]
+    if base == "TIMESTAMP":
+        return f" (expected {list(mapping.timestamp_formats) or 'ISO 8601'})"
+    if base == "DATE":
+        return f" (expected {list(mapping.date_formats) or 'ISO 8601'})"
+    if base == "BOOLEAN":
+        return f" (expected one of {list(mapping.true_values + mapping.false_values)})"
+    if base in ("DECIMAL", "DOUBLE", "INTEGER", "BIGINT"):
+        return f" (decimal separator {mapping.decimal_separator!r})"
+    return ""
+
+
+def _clean_duckdb_error(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.split("\n\n")[0] if text else type(exc).__name__
+
+
+# ---------------------------------------------------------------------------------------
+# stage and publish
+
+
+def stage_source(
+    con: duckdb.DuckDBPyConnection,
+    mapping: Mapping,
+    landing_dir: Path,
+    *,
+    loaded_at: datetime | None = None,
+) -> StageResult:
+    """Rebuild ``staged.<source>`` from the landing files not loaded yet.
+
+    All or nothing: any bad file raises LandingFileError and leaves the staged table as it was.
+    """
+    source = mapping.source
+    loaded_at = loaded_at or datetime.now(UTC).replace(tzinfo=None)
+    ensure_schemas(con)
+    done = loaded_fingerprints(con, source.name)
+    result = StageResult(source.name)
+    pending: list[tuple[StagedFile, str]] = []
+    files = discover_files(mapping, landing_dir)
+    if not files and not done:
+        folder = landing_dir / mapping.folder
+        wanted = f" matching {mapping.pattern!r}" if mapping.pattern else ""
+        raise LandingFileError(
+            folder, f"no landing file{wanted} for source {source.name!r}, and none was ever "
+            "loaded: drop the export there (or point REVEIL_LANDING_DIR / the mapping's "
+            "`folder:` at it)")
+    con.execute("set preserve_insertion_order = true")  # row_number() = line order
+    try:
+        for path in files:
+            rel = str(path.relative_to(landing_dir))
+            stat = path.stat()
+            staged = StagedFile(rel, stat.st_size, stat.st_mtime_ns, 0)
+            if staged.fingerprint in done:
+                result.skipped_files += 1
+                continue
+            select, rows = _file_select(con, path, rel, mapping, loaded_at)
+            staged.rows = rows
+            pending.append((staged, select))
+    finally:
+        con.execute("reset preserve_insertion_order")
+    target = f"{STAGED}.{q(source.name)}"
+    con.execute("begin transaction")
+    try:
+        con.execute(f"delete from {target}")
+        con.execute(f"delete from {STAGED}._files where source = ?", [source.name])
+        for staged, select in pending:
+            con.execute(f"insert into {target} {select}")
+        _record_staged_files(con, source.name, [s for s, _ in pending])
+        con.execute("commit")
+    except Exception as exc:
+        con.execute("rollback")
+        if isinstance(exc, duckdb.Error) and pending:
+            raise LandingFileError(pending[-1][0].path, _clean_duckdb_error(exc)) from exc
+        raise
+    result.files = [s for s, _ in pending]
+    return result
+
+
+def _record_staged_files(con, source: str, files: Iterable[StagedFile]) -> None:
+    rows = [(source, f.path, f.size, f.mtime_ns, f.fingerprint, f.rows) for f in files]
+    if rows:
+        con.executemany(f"insert into {STAGED}._files values (?, ?, ?, ?, ?, ?)", rows)
+
+
+@dataclass
+class PublishResult:
+    source: str
+    files: int
+    staged_rows: int
+    inserted: int
+    replaced: int
+    total_rows: int
+
+
+def publish(
+    con: duckdb.DuckDBPyConnection,
+    sources: Iterable[str],
+    *,
+    run_id: str = "",
+    row_filter: dict[str, str] | None = None,
+) -> dict[str, PublishResult]:
+    """Merge the staged tables into raw, all sources in ONE transaction.
+
+    ``row_filter`` maps a source to an extra SQL predicate on staged rows (alias ``s``) that
+    rows must satisfy to be published, e.g. the suppression list for contacts.
+    """
+    ensure_schemas(con)
+    results: dict[str, PublishResult] = {}
+    con.execute("begin transaction")
+    try:
+        for name in sources:
+            source = SOURCES[name]
+            staged = f"{STAGED}.{q(name)}"
+            raw = f"{RAW}.{q(name)}"
+            key_match = " and ".join(f"r.{q(k)} = s.{q(k)}" for k in source.key)
+            extra = (row_filter or {}).get(name)
+            where = f"where {extra}" if extra else ""
+            staged_rows = con.execute(f"select count(*) from {staged}").fetchone()[0]
+            replaced = 0
+            if source.merge == "upsert":
+                keys = ", ".join(q(k) for k in source.key)
+                replaced = con.execute(
+                    f"delete from {raw} r where ({', '.join('r.' + q(k) for k in source.key)})"
+                    f" in (select ({keys}) from {staged})"
+                ).fetchone()[0]
+                inserted = con.execute(
+                    f"insert into {raw} select * from {staged} s {where}"
+                ).fetchone()[0]
+            else:
+                cond = f"not exists (select 1 from {raw} r where {key_match})"
+                where = f"where {cond}" + (f" and {extra}" if extra else "")
+                inserted = con.execute(
+                    f"insert into {raw} select * from {staged} s {where}"
+                ).fetchone()[0]
+            files = con.execute(
+                f"select count(*) from {STAGED}._files where source = ?", [name]
+            ).fetchone()[0]
+            con.execute(
+                f"""insert into {LOAD_LOG}
+                select source, file_path, file_size, file_mtime_ns, fingerprint, row_count,
+                       {inserted}, ?, now()
+                from {STAGED}._files where source = ?""",
+                [run_id, name],
+            )
+            con.execute(f"delete from {STAGED}._files where source = ?", [name])
+            con.execute(f"delete from {staged}")
+            total = con.execute(f"select count(*) from {raw}").fetchone()[0]
+            results[name] = PublishResult(name, files, staged_rows, inserted, replaced, total)
+        con.execute("commit")
+    except Exception:
+        con.execute("rollback")
+        raise
+    return results

@@ -1,0 +1,182 @@
+"""YAML mappings from a user's export to reveil's canonical schema.
+
+One file per source in the mappings folder (``data/mappings/<source>.yml`` by default,
+``REVEIL_MAPPINGS_DIR`` to point elsewhere). A missing file means "the export already has
+the canonical names" (what the demo generator writes). The format is documented in
+``data/mappings/README.md``; every key is optional except ``source``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from dagster_project.lib.schema import SOURCES, Source
+
+DEFAULT_TRUE = ("true", "t", "1", "yes", "y")
+DEFAULT_FALSE = ("false", "f", "0", "no", "n")
+_FORMATS = ("csv", "parquet")
+
+
+class MappingError(ValueError):
+    """A mapping file is itself wrong (unknown source, unknown column, bad option)."""
+
+
+@dataclass(frozen=True)
+class CsvOptions:
+    delimiter: str = ","
+    header: bool = True
+    encoding: str = "utf-8"
+    quote: str = '"'
+    escape: str = '"'
+    skip_rows: int = 0
+    null_values: tuple[str, ...] = ("",)
+
+
+@dataclass(frozen=True)
+class Mapping:
+    source: Source
+    folder: str
+    pattern: str | None
+    format: str | None  # None: from each file's extension
+    csv: CsvOptions
+    # canonical column -> user's column name
+    columns: dict[str, str]
+    # canonical column -> constant used when the export has no such column
+    defaults: dict[str, object]
+    timestamp_formats: tuple[str, ...]  # strptime formats; empty: ISO 8601
+    date_formats: tuple[str, ...]
+    decimal_separator: str
+    thousands_separator: str | None
+    true_values: tuple[str, ...]
+    false_values: tuple[str, ...]
+    # canonical column -> {user value: canonical value}
+    value_maps: dict[str, dict[str, str]] = field(default_factory=dict)
+    path: Path | None = None
+
+    def source_column(self, canonical: str) -> str | None:
+        """The user's column that feeds ``canonical``, or None when it is absent."""
+        if canonical in self.columns:
+            return self.columns[canonical]
+        if canonical in self.defaults:
+            return None
+        return canonical  # same name as the canonical schema
+
+    def file_format(self, path: Path) -> str:
+        if self.format:
+            return self.format
+        suffixes = [s.lower() for s in path.suffixes]
+        if ".parquet" in suffixes:
+            return "parquet"
+        if ".csv" in suffixes or ".txt" in suffixes or ".tsv" in suffixes:
+            return "csv"
+        raise MappingError(
+            f"{path}: cannot tell the format from the file name; set `format:` in the mapping"
+        )
+
+
+def _as_tuple(value, default: tuple[str, ...]) -> tuple[str, ...]:
+    if value is None:
+        return default
+    if isinstance(value, (str, int, bool)):
+        value = [value]
+    return tuple(str(v).lower() for v in value)
+
+
+def parse_mapping(raw: dict, path: Path | None = None) -> Mapping:
+    where = str(path) if path else "mapping"
+    if not isinstance(raw, dict) or "source" not in raw:
+        raise MappingError(f"{where}: a mapping needs a `source:` key")
+    name = raw["source"]
+    if name not in SOURCES:
+        raise MappingError(f"{where}: unknown source {name!r}; known: {sorted(SOURCES)}")
+    source = SOURCES[name]
+    known = set(source.column_names)
+    allowed = {
+        "source",
+        "folder",
+        "files",
+        "format",
+        "csv",
+        "columns",
+        "defaults",
+        "timestamp_format",
+        "date_format",
+        "decimal_separator",
+        "thousands_separator",
+        "true_values",
+        "false_values",
+        "values",
+    }
+    unknown_keys = set(raw) - allowed
+    if unknown_keys:
+        raise MappingError(f"{where}: unknown keys {sorted(unknown_keys)}")
+    columns = {str(k): str(v) for k, v in (raw.get("columns") or {}).items()}
+    defaults = dict(raw.get("defaults") or {})
+    values = {
+        str(k): {str(a): str(b) for a, b in v.items()} for k, v in (raw.get("values") or {}).items()
+    }
+    for section, keys in (("columns", columns), ("defaults", defaults), ("values", values)):
+        bad = set(keys) - known
+        if bad:
+            raise MappingError(
+                f"{where}: `{section}` names columns that {name} does not have: {sorted(bad)}"
+            )
+    fmt = raw.get("format")
+    if fmt is not None and fmt not in _FORMATS:
+        raise MappingError(f"{where}: format must be one of {_FORMATS}, got {fmt!r}")
+    csv_raw = raw.get("csv") or {}
+    bad_csv = set(csv_raw) - set(CsvOptions.__dataclass_fields__)
+    if bad_csv:
+        raise MappingError(f"{where}: unknown csv options {sorted(bad_csv)}")
+    if "null_values" in csv_raw:
+        csv_raw = {**csv_raw, "null_values": tuple(str(v) for v in csv_raw["null_values"])}
+    csv_options = CsvOptions(**csv_raw)
+    decimal = str(raw.get("decimal_separator", "."))
+    if decimal not in (".", ","):
+        raise MappingError(f"{where}: decimal_separator must be '.' or ','")
+    return Mapping(
+        source=source,
+        folder=str(raw.get("folder", name)),
+        pattern=raw.get("files"),
+        format=fmt,
+        csv=csv_options,
+        columns=columns,
+        defaults=defaults,
+        timestamp_formats=tuple(_as_list(raw.get("timestamp_format"))),
+        date_formats=tuple(_as_list(raw.get("date_format"))),
+        decimal_separator=decimal,
+        thousands_separator=raw.get("thousands_separator"),
+        true_values=_as_tuple(raw.get("true_values"), DEFAULT_TRUE),
+        false_values=_as_tuple(raw.get("false_values"), DEFAULT_FALSE),
+        value_maps=values,
+        path=path,
+    )
+
+
+def _as_list(value) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    return [str(v) for v in value]
+
+
+def load_mapping(source: str, mappings_dir: Path) -> Mapping:
+    """The mapping of ``source`` from ``mappings_dir``, or the identity mapping."""
+    path = mappings_dir / f"{source}.yml"
+    if not path.exists():
+        path = mappings_dir / f"{source}.yaml"
+    if not path.exists():
+        return parse_mapping({"source": source})
+    with path.open(encoding="utf-8") as handle:
+        try:
+            raw = yaml.safe_load(handle) or {}
+        except yaml.YAMLError as exc:
+            raise MappingError(f"{path}: not valid YAML: {exc}") from exc
+    if raw.get("source", source) != source:
+        raise MappingError(f"{path}: says source {raw.get('source')!r} but is named {source}")
+    raw.setdefault("source", source)
+    return parse_mapping(raw, path)
