@@ -1,0 +1,78 @@
+"""Ingestion through Dagster: staged assets, then one publish step into raw."""
+
+from __future__ import annotations
+
+import dagster as dg
+import duckdb
+
+from dagster_project.definitions import defs
+from dagster_project.lib.schema import SOURCES
+
+ORDERS = "order_id,contact_id,ordered_at,amount,currency,status\n"
+
+
+def _landing(data):
+    landing = data / "landing"
+    for source in SOURCES.values():
+        folder = landing / source.name
+        folder.mkdir(parents=True)
+        (folder / f"{source.name}.csv").write_text(",".join(source.required_columns) + "\n")
+    return landing
+
+
+def _fill(landing):
+    rows = {
+        "contacts": "C1,a@example.com,B2C,2024-01-01,true,false,false",
+        "campaigns": "K1,Newsletter,newsletter,email,2026-01-01,0.002",
+        "email_events": "E1,K1,C1,open,2026-01-02",
+        "orders": "O1,C1,2026-01-03,10.5,EUR,completed",
+        "order_lines": "O1,1,P1,books,1,10.5",
+        "company_registry": "12345678900017,active",
+    }
+    for name, row in rows.items():
+        with (landing / name / f"{name}.csv").open("a") as handle:
+            handle.write(row + "\n")
+
+
+def _ingestion_assets():
+    graph = defs.resolve_asset_graph()
+    return dg.AssetSelection.groups("ingestion").resolve(graph)
+
+
+def test_materialize_ingestion_through_dagster(reveil_env):
+    _fill(_landing(reveil_env))
+    job = defs.resolve_implicit_global_asset_job_def()
+    result = job.execute_in_process(asset_selection=list(_ingestion_assets()))
+    assert result.success
+    mats = {
+        e.asset_key.to_user_string(): e.step_materialization_data.materialization.metadata
+        for e in result.get_asset_materialization_events()
+    }
+    assert mats["staged/orders"]["rows"].value == 1
+    assert mats["raw/orders"]["dagster/row_count"].value == 1
+    with duckdb.connect(str(reveil_env / "warehouse" / "reveil.duckdb"), read_only=True) as con:
+        for source in SOURCES:
+            assert con.execute(f"select count(*) from raw.{source}").fetchone()[0] == 1
+    # idempotent: a second run adds nothing
+    assert job.execute_in_process(asset_selection=list(_ingestion_assets())).success
+    with duckdb.connect(str(reveil_env / "warehouse" / "reveil.duckdb"), read_only=True) as con:
+        assert con.execute("select count(*) from raw.email_events").fetchone()[0] == 1
+
+
+def test_bad_file_fails_the_staged_step_and_publishes_nothing(reveil_env):
+    landing = _landing(reveil_env)
+    _fill(landing)
+    (landing / "orders" / "late.csv").write_text(ORDERS + "O2,C1,yesterday,10,EUR,completed\n")
+    job = defs.resolve_implicit_global_asset_job_def()
+    result = job.execute_in_process(
+        asset_selection=list(_ingestion_assets()), raise_on_error=False
+    )
+    assert not result.success
+    failures = [e for e in result.all_events if e.is_step_failure]
+    assert [e.step_key for e in failures] == ["staged__orders"]
+    message = failures[0].step_failure_data.user_failure_data.description
+    assert "orders/late.csv" in message and "'ordered_at'" in message and "line 2" in message
+    with duckdb.connect(str(reveil_env / "warehouse" / "reveil.duckdb"), read_only=True) as con:
+        # publish never ran: nothing of any source reached raw
+        for source in SOURCES:
+            assert con.execute(f"select count(*) from raw.{source}").fetchone()[0] == 0
