@@ -20,7 +20,7 @@ $(BIN)/python:
 	touch .setup-stamp
 
 setup: .setup-stamp manifest
-	@mkdir -p $(DAGSTER_HOME) && touch $(DAGSTER_HOME)/dagster.yaml
+	@mkdir -p $(DAGSTER_HOME) && test -f $(DAGSTER_HOME)/dagster.yaml || cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 
 # dbt manifest that dagster-dbt loads (never parsed at import time).
 manifest: .setup-stamp
