@@ -114,6 +114,28 @@ def _has_dagster_home() -> bool:
     return True
 
 
+def rollback(args: argparse.Namespace) -> int:
+    """Serve an earlier published version to BI tools again (atomic file swap)."""
+    from dagster_project.lib import serving
+
+    folder = settings.serving_dir()
+    if args.list:
+        current = serving.current_version(folder)
+        for version in serving.list_versions(folder):
+            mark = "*" if version.version_id == current else " "
+            _out(f"{mark} {version.version_id}  {version.size_bytes:>14,} bytes")
+        _out(f"(* = served now from {serving.current_path(folder)})")
+        return 0
+    try:
+        version = serving.rollback(folder, to_version=args.to)
+    except serving.ServingError as exc:
+        _out(f"rollback failed: {exc}")
+        return 1
+    _out(f"now serving {version.version_id} at {serving.current_path(folder)}")
+    _out("BI connections opened before keep their snapshot until they reconnect.")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dagster_project.cli")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -126,6 +148,9 @@ def main(argv: list[str] | None = None) -> int:
     p_demo.add_argument("--seed", type=int, default=42)
     p_demo.add_argument("--force", action="store_true", help="even if the folder is not empty")
     sub.add_parser("summary", help="rows per table and layer")
+    p_rollback = sub.add_parser("rollback", help="serve the previous published marts to BI again")
+    p_rollback.add_argument("--to", metavar="VERSION", help="a version id (see --list)")
+    p_rollback.add_argument("--list", action="store_true", help="list the kept versions")
     args = parser.parse_args(argv)
     if args.command == "run":
         return run(args)
@@ -136,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "summary":
         summary()
         return 0
+    if args.command == "rollback":
+        return rollback(args)
     return 2
 
 
