@@ -100,6 +100,11 @@ def run(args: argparse.Namespace) -> int:
         _out("The warehouse and the published marts were left as they were.")
         return 1
     _out(f"run {result.run_id} succeeded in {elapsed:.1f} s")
+    # the purge of today's batch, as a DRY RUN: the list to review, nothing deleted
+    from dagster_project.defs.purge import run_purge_dry_run
+
+    for line in run_purge_dry_run(instance):
+        _out(line)
     summary()
     return 0
 

@@ -14,7 +14,7 @@ import dagster as dg
 
 from dagster_project import settings
 from dagster_project.defs.resources import WarehouseResource, warehouse
-from dagster_project.lib import ingest
+from dagster_project.lib import ingest, privacy
 from dagster_project.lib.mappings import MappingError, load_mapping
 from dagster_project.lib.schema import SOURCES
 
@@ -100,7 +100,12 @@ staged_assets = [_staged_asset(name) for name in SOURCES]
 def publish_raw(context: dg.AssetExecutionContext, duckdb: WarehouseResource):
     """Merge every staged source into ``raw`` in one transaction, once all gates passed."""
     with duckdb.get_connection() as con:
-        results = ingest.publish(con, SOURCES, run_id=context.run.run_id)
+        # purged people stay out: suppressed emails (contacts), archived ids (email events)
+        try:
+            row_filter = privacy.suppression_row_filter(con)
+        except privacy.SuppressionKeyError as exc:
+            raise dg.Failure(description=str(exc)) from exc
+        results = ingest.publish(con, SOURCES, run_id=context.run.run_id, row_filter=row_filter)
     for name, res in results.items():
         yield dg.MaterializeResult(
             asset_key=raw_key(name),

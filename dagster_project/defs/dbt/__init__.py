@@ -1,0 +1,217 @@
+"""The dbt project (``dbt/``) as Dagster assets.
+
+Asset keys: a dbt source ``raw.<table>`` is ``["raw", "<table>"]``, the key of the ingestion
+asset that writes it, so lineage is one graph. A model is ``[<layer>, <model name>]`` where the
+layer is its top folder under ``dbt/models`` and also its DuckDB schema: e.g.
+``["staging", "stg_raw__orders"]``, ``["marts", "dim_contact_inactivity"]``; a seed is
+``["seeds", <name>]``. The key therefore names the table a BI tool queries (``marts.<model>``).
+Groups are the same layer names (staging / intermediate / marts / seeds).
+
+Every dbt var that holds a business threshold can be overridden for one run through the run
+config ``DbtRunConfig``; ``build_dbt_args`` turns it into the dbt CLI arguments. The manifest
+is never parsed at import time: ``make manifest`` (``dbt parse``) writes it, and
+``prepare_if_dev`` refreshes it under ``dagster dev``.
+"""
+
+import json
+import shutil
+import sys
+from collections.abc import Iterator, Mapping
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import duckdb
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+
+from dagster_project import settings
+
+# One writer at a time on the DuckDB file (STACK.md trap 3): the same pool as ingestion.
+POOL = "duckdb_writer"
+DEFAULT_OWNER = "team:analytics"
+
+dbt_project = DbtProject(
+    project_dir=settings.DBT_PROJECT_DIR,
+    profiles_dir=settings.DBT_PROJECT_DIR,
+)
+dbt_project.prepare_if_dev()
+
+
+class DbtRunConfig(dg.Config):
+    """Per-run overrides of the dbt vars of ``dbt/dbt_project.yml`` (None: the project default).
+
+    Units and reasons are documented next to each var in ``dbt_project.yml``.
+    """
+
+    full_refresh: bool = False
+
+    as_of_date: str | None = None  # YYYY-MM-DD, snapshot date (default: today, UTC)
+    # inactivity
+    inactivity_window_days_b2c: int | None = None
+    inactivity_window_days_b2b: int | None = None
+    inactivity_window_days_annual: int | None = None
+    annual_cycle_industries: list[str] | None = None
+    at_risk_window_ratio: float | None = None
+    lost_window_multiple: float | None = None
+    deliverability_unopened_sends: int | None = None
+    value_at_stake_months: int | None = None
+    tenure_band_bounds_days: list[int] | None = None
+    # RFM and backtest
+    rfm_score_buckets: int | None = None
+    backtest_lookback_days: int | None = None
+    backtest_outcome_days: int | None = None
+    # reactivation campaigns
+    attribution_window_days: int | None = None
+    attribution_model: str | None = None  # last_touch or first_touch
+    durable_reengagement_days_short: int | None = None
+    durable_reengagement_days_long: int | None = None
+    new_customer_acquisition_cost: float | None = None
+    confidence_z: float | None = None
+    ab_test_alpha: float | None = None
+    # purge (sunset policy, retention limit)
+    purge_rule_version: str | None = None
+    purge_min_touches: int | None = None
+    purge_min_weeks: int | None = None
+    purge_max_weeks: int | None = None
+    purge_response_days: int | None = None
+    retention_limit_days: int | None = None
+    # deliverability guardrails
+    bounce_reenable_share: float | None = None
+    bounce_reenable_min: int | None = None
+    bounce_reenable_max: int | None = None
+    bounce_reenable_min_days: int | None = None
+    complaint_rate_warn: float | None = None
+    complaint_rate_alert: float | None = None
+    complaint_rate_lookback_days: int | None = None
+    # sales hand-off
+    handoff_order_points: int | None = None
+    handoff_click_points: int | None = None
+    handoff_human_open_points: int | None = None
+    handoff_window_days: int | None = None
+    handoff_score_threshold: int | None = None
+    handoff_lookback_days: int | None = None
+
+
+# Run-config fields that are dbt flags, not vars.
+_FLAG_FIELDS = frozenset({"full_refresh"})
+
+
+def build_dbt_args(config: DbtRunConfig) -> list[str]:
+    """The dbt CLI arguments of one run: ``build``, then ``--vars`` with only the vars set."""
+    overrides = {
+        name: value
+        for name, value in config.model_dump().items()
+        if name not in _FLAG_FIELDS and value is not None
+    }
+    if "as_of_date" in overrides:
+        date.fromisoformat(overrides["as_of_date"])  # fail before dbt starts, with a clear error
+    args = ["build"]
+    if overrides:
+        args += ["--vars", json.dumps(overrides, sort_keys=True)]
+    if config.full_refresh:
+        args.append("--full-refresh")
+    return args
+
+
+def _layer(dbt_resource_props: Mapping[str, Any]) -> str:
+    """staging / intermediate / marts for a model (its top folder), seeds for a seed."""
+    if dbt_resource_props["resource_type"] == "seed":
+        return "seeds"
+    fqn = dbt_resource_props.get("fqn") or []
+    return fqn[1] if len(fqn) > 2 else "models"
+
+
+class ReveilDbtTranslator(DagsterDbtTranslator):
+    """Keys ``[layer, name]``, sources ``[source, table]``, groups by layer, owners from meta."""
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        if dbt_resource_props["resource_type"] == "source":
+            return dg.AssetKey([dbt_resource_props["source_name"], dbt_resource_props["name"]])
+        return dg.AssetKey([_layer(dbt_resource_props), dbt_resource_props["name"]])
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        return _layer(dbt_resource_props)
+
+    def get_description(self, dbt_resource_props: Mapping[str, Any]) -> str:
+        return (dbt_resource_props.get("description") or "").strip() or (
+            f"dbt {dbt_resource_props['resource_type']} {dbt_resource_props['name']}"
+        )
+
+    def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> list[str]:
+        meta = (dbt_resource_props.get("config") or {}).get("meta") or {}
+        return [meta.get("owner") or DEFAULT_OWNER]
+
+
+translator = ReveilDbtTranslator()
+
+
+def _row_counts(tables: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """Row counts of (schema, table) pairs, read-only, once dbt has released the file."""
+    if not tables:
+        return {}
+    with duckdb.connect(str(settings.warehouse_path()), read_only=True) as con:
+        return {
+            (schema, table): con.execute(f'select count(*) from "{schema}"."{table}"').fetchone()[0]
+            for schema, table in tables
+        }
+
+
+def _event_key(event: Any, keys_by_output_name: Mapping[str, dg.AssetKey]) -> dg.AssetKey | None:
+    if isinstance(event, dg.Output):
+        return keys_by_output_name.get(event.output_name)
+    if isinstance(event, dg.AssetMaterialization):
+        return event.asset_key
+    return None
+
+
+def _with_mart_row_counts(
+    events: list[Any],
+    keys_by_output_name: Mapping[str, dg.AssetKey],
+    log: dg.DagsterLogManager,
+) -> Iterator[Any]:
+    """The events of a finished dbt invocation, mart materialisations with their row count.
+
+    DuckDB lets only one process open the file for writing, and dbt holds it for the whole
+    build, so the counts are read after dbt has exited instead of while events stream.
+    """
+    keys = [_event_key(event, keys_by_output_name) for event in events]
+    marts = [tuple(key.path) for key in keys if key is not None and key.path[0] == "marts"]
+    try:
+        counts = _row_counts(marts)
+    except duckdb.Error as error:  # e.g. another process holds the file: counts are optional
+        log.warning(f"Row counts of the marts skipped: {error}")
+        counts = {}
+    for event, key in zip(events, keys, strict=True):
+        if key is not None and tuple(key.path) in counts:
+            row_count = dg.MetadataValue.int(counts[tuple(key.path)])
+            event = event.with_metadata({**event.metadata, "dagster/row_count": row_count})
+        yield event
+
+
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    project=dbt_project,
+    dagster_dbt_translator=translator,
+    pool=POOL,
+)
+def reveil_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtRunConfig):
+    """``dbt build`` of the selected models, seeds and tests (tests become asset checks)."""
+    settings.export_warehouse_env()
+    invocation = dbt.cli(build_dbt_args(config), context=context, raise_on_error=False)
+    events = list(invocation.stream())
+    yield from _with_mart_row_counts(events, context.assets_def.keys_by_output_name, context.log)
+    error = invocation.get_error()
+    if error is not None:
+        raise error
+
+
+def dbt_executable() -> str:
+    """dbt of this interpreter's virtualenv (PATH may not include it), else dbt on PATH."""
+    beside_python = Path(sys.executable).parent / "dbt"
+    return str(beside_python) if beside_python.exists() else (shutil.which("dbt") or "dbt")
+
+
+dbt_resource = DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable())
+
+defs = dg.Definitions(assets=[reveil_dbt_models], resources={"dbt": dbt_resource})

@@ -1,0 +1,51 @@
+{#
+    Statistics that neither DuckDB nor Spark SQL ship, as portable expressions (abs, sign,
+    exp, sqrt only). Pass column names or parenthesised expressions: they are repeated.
+#}
+
+{#
+    Standard normal CDF Phi(x) = (1 + erf(x / sqrt(2))) / 2, with erf from Abramowitz & Stegun
+    formula 7.1.26 (|error of erf| <= 1.5e-7, so Phi is within ~1e-7 of the exact value):
+        erf(y) = 1 - (a1 t + a2 t^2 + a3 t^3 + a4 t^4 + a5 t^5) exp(-y^2),  t = 1 / (1 + p y)
+    for y >= 0, and erf(-y) = -erf(y). Checked against scipy.stats.norm.cdf in the unit test
+    of rpt_reactivation_ab_tests.
+#}
+{% macro normal_cdf(x) -%}
+    {%- set y = "(abs(" ~ x ~ ") / sqrt(2.0))" -%}
+    {%- set t = "(1.0 / (1.0 + 0.3275911 * " ~ y ~ "))" -%}
+    (0.5 * (1.0 + sign({{ x }}) * (1.0 - (
+        0.254829592 * {{ t }}
+        - 0.284496736 * power({{ t }}, 2)
+        + 1.421413741 * power({{ t }}, 3)
+        - 1.453152027 * power({{ t }}, 4)
+        + 1.061405429 * power({{ t }}, 5)
+    ) * exp(-{{ y }} * {{ y }}))))
+{%- endmacro %}
+
+{#
+    Wilson score interval of a proportion successes / trials at normal quantile z
+    (var confidence_z): bound = 'lower' or 'upper'. Null when trials = 0.
+        centre = (p + z^2 / 2n) / (1 + z^2 / n)
+        half   = z / (1 + z^2 / n) * sqrt(p (1 - p) / n + z^2 / 4n^2)
+#}
+{% macro wilson_bound(successes, trials, bound) -%}
+    {%- set z = var('confidence_z') -%}
+    {%- set n = "cast(nullif(" ~ trials ~ ", 0) as double)" -%}
+    {%- set p = "(" ~ successes ~ " / " ~ n ~ ")" -%}
+    (
+        ({{ p }} + {{ z }} * {{ z }} / (2 * {{ n }}))
+        {{ '-' if bound == 'lower' else '+' }} {{ z }} * sqrt(
+            {{ p }} * (1 - {{ p }}) / {{ n }} + {{ z }} * {{ z }} / (4 * {{ n }} * {{ n }})
+        )
+    ) / (1 + {{ z }} * {{ z }} / {{ n }})
+{%- endmacro %}
+
+{# numerator / denominator, null when the denominator is 0 or null. #}
+{% macro safe_ratio(numerator, denominator) -%}
+    (({{ numerator }}) / cast(nullif({{ denominator }}, 0) as double))
+{%- endmacro %}
+
+{# A statistic rounded to a fixed number of decimals, as an exact decimal (stable to compare). #}
+{% macro reveil_round(expression, decimals) -%}
+    cast(round({{ expression }}, {{ decimals }}) as decimal(18, {{ decimals }}))
+{%- endmacro %}

@@ -1,0 +1,138 @@
+{#
+    A/B test of every reactivation step that sent both variants A and B: conversion rate per
+    variant (conversions / messages sent, over every campaign of the step), difference B - A,
+    two-sided two-proportion z-test with pooled variance and its p-value, and the confidence
+    interval of the difference (unpooled standard error, quantile var confidence_z).
+        pooled = (x_a + x_b) / (n_a + n_b)
+        z      = (p_b - p_a) / sqrt(pooled (1 - pooled) (1 / n_a + 1 / n_b))
+        p      = 2 (1 - Phi(|z|))            (Phi: macro normal_cdf, |error| ~1e-7)
+        ci     = (p_b - p_a) -/+ z_q sqrt(p_a (1 - p_a) / n_a + p_b (1 - p_b) / n_b)
+    Rates, differences, bounds and p-values are rounded to 6 decimals, z to 4 (exact decimals).
+    z and p are null when the pooled standard error is 0 (no conversion, or all converted).
+#}
+with
+
+kpis as (
+
+    select * from {{ ref('rpt_reactivation_kpis') }}
+
+    where aggregation_level = 'step_variant'
+
+),
+
+variant_a as (
+
+    select
+        reactivation_step,
+        sent_count,
+        conversion_count
+
+    from kpis
+
+    where variant = 'A'
+
+),
+
+variant_b as (
+
+    select
+        reactivation_step,
+        sent_count,
+        conversion_count
+
+    from kpis
+
+    where variant = 'B'
+
+),
+
+paired as (
+
+    select
+        variant_a.reactivation_step,
+        variant_a.sent_count as variant_a_sent_count,
+        variant_a.conversion_count as variant_a_conversion_count,
+        variant_b.sent_count as variant_b_sent_count,
+        variant_b.conversion_count as variant_b_conversion_count,
+        {{ safe_ratio('variant_a.conversion_count', 'variant_a.sent_count') }}
+            as variant_a_conversion_rate,
+        {{ safe_ratio('variant_b.conversion_count', 'variant_b.sent_count') }}
+            as variant_b_conversion_rate,
+        {{ safe_ratio(
+            'variant_a.conversion_count + variant_b.conversion_count',
+            'variant_a.sent_count + variant_b.sent_count'
+        ) }} as pooled_conversion_rate
+
+    from variant_a
+
+    inner join variant_b
+        on variant_a.reactivation_step = variant_b.reactivation_step
+
+),
+
+standard_errors as (
+
+    select
+        *,
+        variant_b_conversion_rate - variant_a_conversion_rate as conversion_rate_difference,
+        sqrt(
+            pooled_conversion_rate * (1 - pooled_conversion_rate)
+            * (1.0 / variant_a_sent_count + 1.0 / variant_b_sent_count)
+        ) as pooled_standard_error,
+        sqrt(
+            variant_a_conversion_rate * (1 - variant_a_conversion_rate) / variant_a_sent_count
+            + variant_b_conversion_rate * (1 - variant_b_conversion_rate) / variant_b_sent_count
+        ) as unpooled_standard_error
+
+    from paired
+
+),
+
+tested as (
+
+    select
+        *,
+        conversion_rate_difference / nullif(pooled_standard_error, 0) as z_score
+
+    from standard_errors
+
+),
+
+p_valued as (
+
+    select
+        *,
+        2 * (1 - {{ normal_cdf('abs(z_score)') }}) as p_value
+
+    from tested
+
+),
+
+final as (
+
+    select
+        reactivation_step,
+        variant_a_sent_count,
+        variant_a_conversion_count,
+        {{ reveil_round('variant_a_conversion_rate', 6) }} as variant_a_conversion_rate,
+        variant_b_sent_count,
+        variant_b_conversion_count,
+        {{ reveil_round('variant_b_conversion_rate', 6) }} as variant_b_conversion_rate,
+        {{ reveil_round('conversion_rate_difference', 6) }} as conversion_rate_difference,
+        {{ reveil_round('z_score', 4) }} as z_score,
+        {{ reveil_round('p_value', 6) }} as p_value,
+        {{ reveil_round(
+            'conversion_rate_difference - ' ~ var('confidence_z') ~ ' * unpooled_standard_error',
+            6
+        ) }} as difference_lower_95,
+        {{ reveil_round(
+            'conversion_rate_difference + ' ~ var('confidence_z') ~ ' * unpooled_standard_error',
+            6
+        ) }} as difference_upper_95,
+        coalesce(p_value < {{ var('ab_test_alpha') }}, false) as is_significant
+
+    from p_valued
+
+)
+
+select * from final

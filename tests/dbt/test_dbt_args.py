@@ -1,0 +1,66 @@
+"""build_dbt_args: the dbt CLI arguments of a run, from its run config (no database, no dbt)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from dagster_project import settings
+from dagster_project.defs.dbt import DbtRunConfig, build_dbt_args
+
+
+def test_defaults_build_everything_without_vars():
+    assert build_dbt_args(DbtRunConfig()) == ["build"]
+
+
+def test_only_the_vars_that_were_set_are_passed():
+    args = build_dbt_args(DbtRunConfig(attribution_window_days=7, as_of_date="2024-06-30"))
+
+    assert args[:2] == ["build", "--vars"]
+    assert len(args) == 3
+    assert json.loads(args[2]) == {"attribution_window_days": 7, "as_of_date": "2024-06-30"}
+
+
+def test_vars_json_is_deterministic_and_keeps_types():
+    config = DbtRunConfig(
+        lost_window_multiple=2.5,
+        annual_cycle_industries=["education", "tourism"],
+        attribution_model="first_touch",
+        inactivity_window_days_b2c=60,
+    )
+
+    args = build_dbt_args(config)
+
+    assert args[2] == (
+        '{"annual_cycle_industries": ["education", "tourism"], '
+        '"attribution_model": "first_touch", "inactivity_window_days_b2c": 60, '
+        '"lost_window_multiple": 2.5}'
+    )
+
+
+def test_a_zero_override_is_still_passed():
+    # 0 is a value, only None means "not set"
+    assert json.loads(build_dbt_args(DbtRunConfig(at_risk_window_ratio=0))[2]) == {
+        "at_risk_window_ratio": 0
+    }
+
+
+def test_full_refresh_is_a_flag_not_a_var():
+    assert build_dbt_args(DbtRunConfig(full_refresh=True)) == ["build", "--full-refresh"]
+
+
+def test_a_malformed_as_of_date_fails_before_dbt_runs():
+    with pytest.raises(ValueError):
+        build_dbt_args(DbtRunConfig(as_of_date="30/06/2024"))
+
+
+def test_every_dbt_var_can_be_overridden_from_the_run_config():
+    """DbtRunConfig has one field per var of dbt_project.yml, and no field dbt ignores."""
+    project = yaml.safe_load((settings.DBT_PROJECT_DIR / "dbt_project.yml").read_text())
+    dbt_vars = set(project["vars"])
+    fields = set(DbtRunConfig.model_fields) - {"full_refresh"}
+
+    assert fields - dbt_vars == set(), "fields of DbtRunConfig that are not dbt vars"
+    assert dbt_vars - fields == set(), "dbt vars missing from DbtRunConfig"

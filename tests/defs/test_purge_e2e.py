@@ -1,0 +1,254 @@
+"""End to end: the real webserver and daemon, the sensor, a real purge run, the list on disk.
+
+1. A temporary DAGSTER_HOME and project data folder; the dbt test fixture as raw data (its
+   snapshot 2024-06-30 has one purge candidate: c07, whose company closed).
+2. ``dagster-daemon run`` and ``dagster-webserver`` start on 127.0.0.1 (random free port), each
+   in its own process group (STACK.md trap 10), on a code location that is the project's
+   Definitions plus, until definitions.py lists them, the dbt and purge packages.
+3. Meanwhile the test builds ``marts/purge_candidates`` (dbt, through Dagster) in-process,
+   recorded in the same instance; its ``purge_batch_gate`` check passes.
+4. The daemon's sensor requests ``purge_job`` for the batch; the run (``REVEIL_PURGE_MODE=
+   execute``) writes the list and erases c07. The test waits for it (bounded), asks the
+   webserver's GraphQL for the run, and checks the list and the warehouse.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import ExitStack
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from tests.dbt.raw_fixture import AS_OF_DATE, write_fixture
+
+pytestmark = pytest.mark.e2e
+
+BIN = Path(sys.executable).parent
+WAIT_FOR_PURGE_S = 120
+SENSOR_INTERVAL_S = 2
+
+LOCATION = '''
+"""Code location of the purge end-to-end test: the project's Definitions, plus the dbt and
+purge packages when definitions.py does not list them yet."""
+import dagster as dg
+
+from dagster_project.definitions import defs as project_defs
+from dagster_project.defs import dbt as dbt_defs
+from dagster_project.defs import purge as purge_defs
+
+extra = []
+keys = project_defs.resolve_asset_graph().get_all_asset_keys()
+if dg.AssetKey(["marts", "purge_candidates"]) not in keys:
+    extra.append(dbt_defs.defs)
+if not any(s.name == "purge_candidates_sensor" for s in project_defs.sensors or []):
+    extra.append(purge_defs.defs)
+defs = dg.Definitions.merge(project_defs, *extra)
+'''
+
+DAGSTER_YAML = """
+telemetry:
+  enabled: false
+sensors:
+  use_threads: true
+  num_workers: 2
+run_coordinator:
+  module: dagster._core.run_coordinator
+  class: QueuedRunCoordinator
+  config:
+    dequeue_interval_seconds: 1
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _start(args: list[str], env: dict, log: Path, stack: ExitStack) -> subprocess.Popen:
+    handle = log.open("w")
+    stack.callback(handle.close)
+    process = subprocess.Popen(
+        args, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    stack.callback(_stop, process)
+    return process
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """Stop the whole process group (code servers and run workers included)."""
+    if process.poll() is not None:
+        return
+    for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _graphql(port: int, query: str) -> dict:
+    import json
+
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql",
+        data=json.dumps({"query": query}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return json.loads(response.read())
+
+
+def _tail(path: Path, lines: int = 40) -> str:
+    return (
+        "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+    )
+
+
+@pytest.mark.skipif(
+    shutil.which("dagster-daemon", path=str(BIN)) is None, reason="dagster-daemon not installed"
+)
+def test_sensor_requests_the_purge_run_and_the_list_lands_on_disk(tmp_path, monkeypatch):
+    data = tmp_path / "data"
+    warehouse = data / "warehouse" / "reveil.duckdb"
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(DAGSTER_YAML)
+    location = tmp_path / "e2e_location.py"
+    location.write_text(LOCATION)
+    write_fixture(warehouse)
+    env_overrides = {
+        "DAGSTER_HOME": str(home),
+        "REVEIL_DATA_DIR": str(data),
+        "REVEIL_WAREHOUSE": str(warehouse),
+        "REVEIL_SUPPRESSION_KEY": "e2e-test-key-not-secret",
+        "REVEIL_PURGE_MODE": "execute",
+        "REVEIL_SENSOR_INTERVAL_SECONDS": str(SENSOR_INTERVAL_S),
+        "REVEIL_DUCKDB_THREADS": "1",
+        # a subset build must not run tests whose other parents are not built (dbt's default
+        # "eager" indirect selection runs relationships tests towards unbuilt marts)
+        "DBT_INDIRECT_SELECTION": "cautious",
+    }
+    for name, value in env_overrides.items():
+        monkeypatch.setenv(name, value)
+    for name in ("REVEIL_LANDING_DIR", "REVEIL_EXPORTS_DIR", "DAGSTER_IS_DEV_CLI"):
+        monkeypatch.delenv(name, raising=False)
+    env = dict(os.environ)
+    port = _free_port()
+    daemon_log, web_log = tmp_path / "daemon.log", tmp_path / "webserver.log"
+    started = time.monotonic()
+
+    with ExitStack() as stack:
+        # create the instance's storage first: three processes initialising the same SQLite
+        # files at once race on their schema version
+        instance = stack.enter_context(dg.DagsterInstance.get())
+        daemon = _start(
+            [str(BIN / "dagster-daemon"), "run", "-f", str(location), "-a", "defs"],
+            env,
+            daemon_log,
+            stack,
+        )
+        webserver = _start(
+            [
+                str(BIN / "dagster-webserver"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "-f",
+                str(location),
+                "-a",
+                "defs",
+            ],
+            env,
+            web_log,
+            stack,
+        )
+
+        # build the candidates in-process, recorded in the same instance
+        from dagster_project.defs import dbt as dbt_defs
+        from dagster_project.defs import purge as purge_defs
+        from dagster_project.defs.purge.assets import PURGE_CANDIDATES_KEY
+
+        defs = dg.Definitions.merge(dbt_defs.defs, purge_defs.defs)
+        selection = dg.AssetSelection.assets(PURGE_CANDIDATES_KEY).upstream()
+        if True:
+            build = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+                instance=instance,
+                asset_selection=list(
+                    (selection - dg.AssetSelection.key_prefixes(["raw"])).resolve(
+                        defs.resolve_asset_graph()
+                    )
+                ),
+                run_config={"ops": {"reveil_dbt_models": {"config": {"as_of_date": AS_OF_DATE}}}},
+            )
+            assert build.success
+            gate = [
+                e
+                for e in build.get_asset_check_evaluations()
+                if e.asset_check_key.name == "purge_batch_gate"
+            ]
+            assert len(gate) == 1 and gate[0].passed
+            batch_id = gate[0].metadata["batch_id"].value
+            assert gate[0].metadata["candidates"].value == 1
+
+            # the daemon's sensor requests the purge run; wait for it to finish
+            deadline = time.monotonic() + WAIT_FOR_PURGE_S
+            purge_run = None
+            while time.monotonic() < deadline:
+                assert daemon.poll() is None, _tail(daemon_log)
+                runs = instance.get_runs(dg.RunsFilter(job_name="purge_job"))
+                if runs and runs[0].is_finished:
+                    purge_run = runs[0]
+                    break
+                time.sleep(1)
+            assert purge_run is not None, (
+                f"no finished purge run after {WAIT_FOR_PURGE_S} s\n{_tail(daemon_log)}"
+            )
+            assert purge_run.status == dg.DagsterRunStatus.SUCCESS, _tail(daemon_log)
+            assert purge_run.tags["dagster/run_key"] == batch_id
+            assert purge_run.tags["dagster/sensor_name"] == "purge_candidates_sensor"
+
+        # the webserver answers and knows the run
+        answer = None
+        while time.monotonic() < deadline and answer is None:
+            assert webserver.poll() is None, _tail(web_log)
+            try:
+                answer = _graphql(
+                    port,
+                    '{ runsOrError(filter: {pipelineName: "purge_job"}) '
+                    "{ ... on Runs { results { runId status } } } }",
+                )
+            except OSError:
+                time.sleep(1)
+        assert answer is not None, _tail(web_log)
+        assert answer["data"]["runsOrError"]["results"] == [
+            {"runId": purge_run.run_id, "status": "SUCCESS"}
+        ]
+
+    # the list is on disk, and the person is gone from the warehouse
+    listed = data / "exports" / "purge" / f"{AS_OF_DATE}_{batch_id}.csv"
+    assert listed.read_text().splitlines() == ["email,reason", "c07@example.com,company_closed"]
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute("select count(*) from raw.contacts").fetchone()[0] == 11
+        gone = con.execute("select count(*) from raw.contacts where contact_id = 'c07'")
+        assert gone.fetchone()[0] == 0
+        audit = con.execute("select batch_id, dry_run from audit.purge_batches").fetchall()
+        assert audit == [(batch_id, False)]
+    assert b"c07@example.com" not in warehouse.read_bytes()  # rewritten after the purge
+    elapsed = time.monotonic() - started
+    print(f"end-to-end purge in {elapsed:.0f} s")  # noqa: T201 - shown with pytest -s

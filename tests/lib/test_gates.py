@@ -1,0 +1,416 @@
+"""gates.run_suite: verdicts, masking, infrastructure errors, docs, and releasing the file."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import warnings
+from datetime import datetime
+
+import duckdb
+import great_expectations as gx
+import pytest
+
+from dagster_project import settings
+from dagster_project.lib import gates
+from dagster_project.lib.gates import GateInfrastructureError, run_suite
+from dagster_project.lib.schema import ORDERS
+
+RUN_STARTED_AT = datetime(2025, 6, 1, 12, 0)
+ORDERS_ROWS = [
+    ("o1", "c1", "2025-05-01 10:00", 10.50, "EUR", "completed"),
+    ("o2", "c2", "2025-05-02 11:00", 99.00, "EUR", "refunded"),
+    ("o3", "c3", "2025-05-03 12:00", 5.00, "EUR", "cancelled"),
+    ("o4", "c1", "2025-05-31 23:59", 42.00, "EUR", "completed"),
+    # the one bad row: unknown status
+    ("o5", "c4", "2025-05-05 09:00", 12.00, "EUR", "lost"),
+]
+
+
+def _create(path, ddl_and_rows: dict[str, tuple[str, list[tuple]]]) -> None:
+    con = duckdb.connect(str(path))
+    try:
+        con.execute("CREATE SCHEMA IF NOT EXISTS raw")
+        for table, (columns, rows) in ddl_and_rows.items():
+            con.execute(f"CREATE TABLE {table} ({columns})")
+            if rows:
+                marks = ", ".join("?" * len(rows[0]))
+                con.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)
+    finally:
+        con.close()
+
+
+def _ddl(source) -> str:
+    return ", ".join(f"{c.name} {c.type}" for c in source.columns)
+
+
+@pytest.fixture
+def warehouse(tmp_path):
+    path = tmp_path / "warehouse.duckdb"
+    _create(
+        path,
+        {
+            "raw.orders": (_ddl(ORDERS), ORDERS_ROWS),
+            "raw.contacts": (
+                "contact_id VARCHAR, email VARCHAR, first_name VARCHAR",
+                [
+                    ("c1", "jane.doe@gmail.com", "Jane"),
+                    ("c2", "jean.dupont@example.com", "Jean"),
+                    ("c3", "marc@orange.fr", None),
+                ],
+            ),
+        },
+    )
+    return path
+
+
+# --- the committed example suite, end to end ---------------------------------------------
+
+
+def test_example_orders_suite_flags_the_bad_row(warehouse):
+    result = run_suite(
+        warehouse,
+        "raw.orders",
+        "raw_orders",
+        parameters={"run_started_at": RUN_STARTED_AT},
+        pii_columns=("status",),  # pretend status were personal, to see it masked
+    )
+    assert result.success is False
+    assert [e.expectation_type for e in result.failed] == ["expect_column_values_to_be_in_set"]
+    failed = result.failed[0]
+    assert failed.column == "status"
+    assert failed.unexpected_count == 1
+    assert failed.unexpected_percent == pytest.approx(20.0)
+    assert failed.element_count == 5
+    assert failed.sample_unexpected == ("l***",)
+    assert failed.kwargs == {"value_set": ["completed", "refunded", "cancelled"]}
+    assert len(result.expectations) == 5
+    assert result.elapsed_seconds > 0
+    assert result.data_docs_path is None
+    summary = result.summary()
+    assert summary["failed"] == 1 and summary["evaluated"] == 5
+    assert summary["failed_expectations"] == ["expect_column_values_to_be_in_set(status)"]
+    json.dumps(summary)
+
+
+def test_example_orders_suite_parameter_is_applied_at_run_time(warehouse):
+    # a run that started before the last order: that order is "in the future"
+    result = run_suite(
+        warehouse,
+        "raw.orders",
+        "raw_orders",
+        parameters={"run_started_at": datetime(2025, 5, 31)},
+    )
+    by_column = {(e.expectation_type, e.column): e for e in result.failed}
+    future = by_column[("expect_column_values_to_be_between", "ordered_at")]
+    assert future.unexpected_count == 1
+    assert future.sample_unexpected == ("2025-05-31T23:59:00",)
+    assert future.kwargs == {"max_value": "2025-05-31T00:00:00"}
+
+
+def test_row_filter_validates_only_the_selected_rows(warehouse):
+    result = run_suite(
+        warehouse,
+        "raw.orders",
+        "raw_orders",
+        parameters={"run_started_at": RUN_STARTED_AT},
+        row_filter="status <> 'lost'",
+    )
+    assert result.success is True
+    assert {e.element_count for e in result.expectations} == {4}
+    assert "where `status <> 'lost'`" in result.to_markdown()
+
+
+def test_committed_suite_loads_strictly():
+    suite = gates.load_suite("raw_orders")
+    assert len(suite.expectations) == 5
+    assert gates.suite_parameter_names(suite) == {"run_started_at"}
+
+
+# --- masking -------------------------------------------------------------------------------
+
+
+def test_personal_columns_from_schema_are_masked(warehouse):
+    result = run_suite(
+        warehouse,
+        "raw.contacts",
+        "contacts_demo",
+        [
+            gx.expectations.ExpectColumnValuesToNotMatchRegex(column="email", regex="@example"),
+            gx.expectations.ExpectColumnValuesToMatchRegex(column="first_name", regex="^J"),
+            gx.expectations.ExpectColumnValuesToBeInSet(column="contact_id", value_set=["c1"]),
+        ],
+    )
+    email, first_name, contact_id = result.expectations
+    assert email.sample_unexpected == ("j***@e***.com",)
+    assert first_name.success is True
+    # not personal: shown as is
+    assert sorted(contact_id.sample_unexpected) == ["c2", "c3"]
+    assert "jean.dupont" not in result.to_markdown()
+
+
+@pytest.mark.parametrize(
+    ("value", "masked"),
+    [
+        ("john.doe@gmail.com", "j***@g***.com"),
+        ("a@b", "a***@b***"),
+        ("Jeanne", "J***"),
+        ("+33612345678", "+***"),
+        (12345, "***"),
+        (None, None),
+        ("", ""),
+    ],
+)
+def test_mask_value(value, masked):
+    assert gates.mask_value(value) == masked
+
+
+def test_pii_columns_come_from_schema():
+    assert gates.pii_columns_for("raw.contacts") == {"email", "first_name", "last_name", "phone"}
+    assert gates.pii_columns_for("raw.orders") == frozenset()
+    assert gates.pii_columns_for("marts.contacts") == frozenset()
+
+
+# --- inputs --------------------------------------------------------------------------------
+
+
+def test_expectation_objects_and_suites_are_accepted_and_left_untouched(warehouse):
+    not_null = gx.expectations.ExpectColumnValuesToNotBeNull(column="order_id")
+    rows = gx.expectations.ExpectTableRowCountToBeBetween(min_value=1, max_value=3)
+    first = run_suite(warehouse, "raw.orders", "adhoc", [not_null, rows])
+    assert not_null.id is None
+    second = run_suite(
+        warehouse, "raw.orders", "adhoc2", gx.ExpectationSuite(name="x", expectations=[rows])
+    )
+    assert first.success is second.success is False
+    assert first.expectations[1].observed_value == 5
+    assert "observed=5" in first.to_markdown()
+
+
+def test_markdown_is_a_compact_table(warehouse):
+    result = run_suite(
+        warehouse,
+        "raw.orders",
+        "md",
+        [
+            gx.expectations.ExpectColumnValuesToNotBeNull(column="order_id"),
+            gx.expectations.ExpectColumnValuesToMatchRegex(column="currency", regex="^(USD|GBP)$"),
+        ],
+    )
+    lines = result.to_markdown().splitlines()
+    assert lines[0].startswith("**md** on `raw.orders`: FAILED (1/2 expectations")
+    assert lines[2] == "| | expectation | column | checks | unexpected | % | samples |"
+    assert lines[4].startswith("| ✅ | column_values_to_not_be_null | order_id |")
+    # the | of the regex is escaped so the table keeps its shape
+    assert lines[5].startswith(
+        "| ❌ | column_values_to_match_regex | currency | regex=^(USD\\|GBP)$"
+    )
+    assert lines[5].endswith("| 5 | 100 | EUR, EUR, EUR, EUR, EUR |")
+
+
+# --- infrastructure failures are not data failures ------------------------------------------
+
+
+NOT_NULL = [gx.expectations.ExpectColumnValuesToNotBeNull(column="order_id")]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"table": "raw.missing"}, 'table "raw"."missing" not found'),
+        ({"table": "nope.orders"}, 'table "nope"."orders" not found'),
+        ({"table": "a.b.c"}, "table must be 'schema.table'"),
+        (
+            {"expectations": [gx.expectations.ExpectColumnValuesToNotBeNull(column="nope")]},
+            r'expect_column_values_to_not_be_null\(nope\) could not be computed: .*"nope"',
+        ),
+        ({"row_filter": "nope > 1"}, "invalid row_filter 'nope > 1'"),
+        ({"suite_name": "raw_orders", "expectations": None}, r"needs parameter\(s\)"),
+        ({"suite_name": "no_such_suite", "expectations": None}, "no suite 'no_such_suite'"),
+    ],
+    ids=[
+        "missing-table",
+        "missing-schema",
+        "bad-table-name",
+        "missing-column",
+        "bad-filter",
+        "missing-parameter",
+        "missing-suite",
+    ],
+)
+def test_infrastructure_errors_raise(warehouse, kwargs, message):
+    call = {"table": "raw.orders", "suite_name": "s", "expectations": NOT_NULL, **kwargs}
+    with pytest.raises(GateInfrastructureError, match=message):
+        run_suite(warehouse, **call)
+
+
+def test_missing_database_raises(tmp_path):
+    with pytest.raises(GateInfrastructureError, match="does not exist"):
+        run_suite(tmp_path / "nope.duckdb", "raw.orders", "s", NOT_NULL)
+
+
+def test_writer_lock_raises(warehouse):
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys; c = duckdb.connect(sys.argv[1]); print('held', flush=True); "
+            "sys.stdin.read()",
+            str(warehouse),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(GateInfrastructureError, match="Could not set lock"):
+            run_suite(warehouse, "raw.orders", "s", NOT_NULL)
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)
+        holder.stdout.close()
+
+
+def test_unparseable_suite_raises(tmp_path):
+    (tmp_path / "broken.json").write_text(
+        json.dumps(
+            {
+                "name": "broken",
+                "expectations": [
+                    {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "a"}},
+                    {"type": "expect_no_such_thing", "kwargs": {"column": "a"}},
+                ],
+            }
+        )
+    )
+    with pytest.raises(GateInfrastructureError, match="could not be parsed|invalid"):
+        gates.load_suite("broken", tmp_path)
+
+
+# --- side effects: the file is released, the committed folder untouched, docs built --------
+
+
+def test_file_is_released_for_the_writer(warehouse):
+    run_suite(warehouse, "raw.orders", "s", NOT_NULL)
+    run_suite(warehouse, "raw.orders", "s", NOT_NULL, row_filter="amount > 0")
+    with pytest.raises(GateInfrastructureError):
+        run_suite(warehouse, "raw.orders", "s", [NOT_NULL[0].copy(update={"column": "nope"})])
+    # another process can take the write lock right away ...
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys; duckdb.connect(sys.argv[1]).execute("
+            "\"INSERT INTO raw.orders VALUES ('o9','c9','2025-01-01',1,'EUR','completed')\")",
+            str(warehouse),
+        ],
+        check=True,
+        timeout=60,
+    )
+    # ... and so can this one (an open read-only connection here would refuse read-write)
+    con = duckdb.connect(str(warehouse))
+    con.close()
+
+
+def _tree(root):
+    return {
+        p: p.stat().st_mtime_ns
+        for p in root.rglob("*")
+        if p.is_file() and "uncommitted" not in p.parts
+    }
+
+
+def test_committed_expectations_folder_is_not_written(warehouse):
+    before = _tree(settings.EXPECTATIONS_DIR)
+    run_suite(warehouse, "raw.orders", "raw_orders", parameters={"run_started_at": RUN_STARTED_AT})
+    assert _tree(settings.EXPECTATIONS_DIR) == before
+
+
+def test_data_docs(warehouse, tmp_path):
+    docs = tmp_path / "docs"
+    first = run_suite(
+        warehouse,
+        "raw.orders",
+        "raw_orders",
+        parameters={"run_started_at": RUN_STARTED_AT},
+        data_docs_dir=docs,
+    )
+    second = run_suite(warehouse, "raw.contacts", "contacts_demo", NOT_NULL[:0], data_docs_dir=docs)
+    assert first.data_docs_path == second.data_docs_path == docs / "local_site" / "index.html"
+    index = first.data_docs_path.read_text()
+    # the index keeps earlier runs: validation results are stored next to the site
+    assert "raw_orders" in index and "contacts_demo" in index
+    assert "Data Docs: `" in first.to_markdown()
+
+
+def test_data_docs_mask_personal_values(warehouse, tmp_path):
+    docs = tmp_path / "docs"
+    regex = gx.expectations.ExpectColumnValuesToNotMatchRegex(column="email", regex="@example")
+    run_suite(warehouse, "raw.contacts", "contacts_docs", [regex], data_docs_dir=docs)
+    written = [p.read_text() for p in docs.rglob("*") if p.suffix in (".html", ".json")]
+    assert written and not any("jean.dupont" in text for text in written)
+    assert any("j***@e***.com" in text for text in written)
+
+
+def test_default_data_docs_dir_is_git_ignored_uncommitted():
+    assert gates.default_data_docs_dir() == settings.EXPECTATIONS_DIR / "uncommitted" / "data_docs"
+
+
+# --- measurement (opt-in) -----------------------------------------------------------------
+
+
+BENCH = textwrap.dedent(
+    """
+    import json, resource, sys, time
+    import great_expectations as gx
+    from dagster_project.lib import gates
+    e = gx.expectations
+    expectations = [
+        e.ExpectColumnValuesToNotBeNull(column="order_id"),
+        e.ExpectColumnValuesToBeUnique(column="order_id"),
+        e.ExpectColumnValuesToBeBetween(column="amount", min_value=0, max_value=10000),
+        e.ExpectColumnValuesToBeInSet(
+            column="status", value_set=["completed", "refunded", "cancelled"]),
+        e.ExpectColumnValuesToMatchRegex(column="contact_id", regex="^c[0-9]+$"),
+    ]
+    started = time.perf_counter()
+    result = gates.run_suite(sys.argv[1], "raw.big", "bench", expectations)
+    wall = time.perf_counter() - started
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print("BENCH", json.dumps({"success": result.success, "wall_s": wall, "rss_mb": rss}))
+    """
+)
+
+
+@pytest.mark.skipif(
+    not os.environ.get("REVEIL_BENCH_GATES"), reason="set REVEIL_BENCH_GATES=1 to measure"
+)
+def test_benchmark_10m_rows(tmp_path):
+    db = tmp_path / "big.duckdb"
+    con = duckdb.connect(str(db))
+    con.execute("CREATE SCHEMA raw")
+    con.execute(
+        """CREATE TABLE raw.big AS
+        SELECT 'o' || i AS order_id, (i % 100000) / 10.0 AS amount,
+               ['completed', 'refunded', 'cancelled'][1 + (i % 3)::INT] AS status,
+               'c' || (i % 1000000) AS contact_id
+        FROM range(10000000) r(i)"""
+    )
+    con.close()
+    out = subprocess.run(
+        [sys.executable, "-c", BENCH, str(db)],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=settings.PROJECT_ROOT,
+        timeout=300,
+    ).stdout
+    numbers = json.loads(next(x for x in out.splitlines() if x.startswith("BENCH "))[6:])
+    warnings.warn(f"gates 10M rows, 5 expectations: {numbers}", stacklevel=1)
+    assert numbers["success"] is True
+    assert numbers["wall_s"] < 30  # loose: the machine is shared; see the report for numbers
+    assert numbers["rss_mb"] < 3000
