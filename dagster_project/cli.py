@@ -7,6 +7,7 @@ Dagster instance of ``DAGSTER_HOME`` (so ``make dev`` shows it), then prints a s
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -83,7 +84,12 @@ def run(args: argparse.Namespace) -> int:
     instance = dg.DagsterInstance.get() if _has_dagster_home() else dg.DagsterInstance.ephemeral()
     job = defs.resolve_job_def(DAILY_JOB_NAME)
     started = datetime.now(UTC)
-    result = job.execute_in_process(instance=instance, raise_on_error=False)
+    log_level = os.environ.get("REVEIL_LOG_LEVEL", "INFO")
+    result = job.execute_in_process(
+        instance=instance,
+        raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+    )
     elapsed = (datetime.now(UTC) - started).total_seconds()
     _out()
     if not result.success:
@@ -110,8 +116,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _has_dagster_home() -> bool:
-    import os
-
     home = os.environ.get("DAGSTER_HOME")
     if not home:
         return False
