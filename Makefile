@@ -16,7 +16,8 @@ $(BIN)/python:
 
 # Pinned install: pyproject pins the stack, constraints.txt pins everything beneath it.
 .setup-stamp: $(BIN)/python pyproject.toml constraints.txt
-	$(BIN)/pip install --disable-pip-version-check -q -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install --disable-pip-version-check -q -c constraints.txt -e '.[dev]' \
+		2> >(grep -v 'neither a file nor a directory' >&2)
 	touch .setup-stamp
 
 setup: .setup-stamp manifest

@@ -33,7 +33,7 @@ import logging
 import re
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -124,8 +124,9 @@ def generate(
     """Write the history of a world of `contacts` contacts into out_dir/<source>/.
 
     Files: ``<source>.<fmt>``, or ``<source>_partNN.<fmt>`` for the chunked sources (events,
-    orders, order lines) above CHUNK_CONTACTS contacts. Earlier generator files of the source
-    folders (history and daily) are removed first. Returns rows written per source.
+    orders, order lines) above CHUNK_CONTACTS contacts; a source without rows gets no file.
+    Earlier generator files of the source folders (history and daily) are removed first.
+    Returns rows written per source.
     """
     world = World.build(contacts, seed, as_of, history_days)
     window = Window(lo=int(NEG_INF), hi=world.tl.end)
@@ -198,7 +199,18 @@ def _write_window(
     con = writer.connect()
     # chunk files are written by DuckDB in a background thread while numpy simulates the next
     # chunk; at most one chunk waits, which bounds memory
-    background = ThreadPoolExecutor(max_workers=1)
+    try:
+        with ThreadPoolExecutor(max_workers=1) as background:
+            counts = _write_chunks(world, out, fmt, window, defect_rate, con, background)
+        _write_snapshots(world, out, fmt, window, defect_rate, con, counts)
+    finally:
+        con.close()
+    return counts
+
+
+def _write_chunks(world, out, fmt, window, defect_rate, con, background) -> dict[str, int]:
+    """Simulate chunk after chunk; write events, orders and lines (per chunk for a big history,
+    in one file otherwise). Fills world.pop.unsub for the contacts snapshot."""
     pending_write: Future | None = None
     counts = dict.fromkeys(SOURCE_NAMES, 0)
     chunks = world.chunks()
@@ -256,9 +268,8 @@ def _write_window(
         del result, tables
     if pending_write is not None:
         pending_write.result()
-    background.shutdown()
     for source, parts in pending.items():
-        if parts:
+        if counts[source]:  # no header-only files: a day without orders has no orders file
             writer.copy(
                 con,
                 source,
@@ -267,36 +278,23 @@ def _write_window(
                 _file(out, source, fmt, window),
                 fmt,
             )
-
-    table, counts["contacts"] = _contacts_table(world, window, defect_rate)
-    prelude, cexprs, tail = writer.contacts_query(width)
-    writer.copy(
-        con,
-        "contacts",
-        table,
-        cexprs,
-        _file(out, "contacts", fmt, window),
-        fmt,
-        prelude=prelude,
-        tail=tail,
-    )
-    table = _campaigns_table(world, window)
-    counts["campaigns"] = table.num_rows
-    writer.copy(
-        con, "campaigns", table, writer.campaigns_exprs(), _file(out, "campaigns", fmt, window), fmt
-    )
-    table = _registry_table(world, window)
-    counts["company_registry"] = table.num_rows
-    writer.copy(
-        con,
-        "company_registry",
-        table,
-        writer.registry_exprs(),
-        _file(out, "company_registry", fmt, window),
-        fmt,
-    )
-    con.close()
     return counts
+
+
+def _write_snapshots(world, out, fmt, window, defect_rate, con, counts) -> None:
+    """Contacts (after the simulation: unsubscribes change consents), campaigns, registry."""
+    table, counts["contacts"] = _contacts_table(world, window, defect_rate)
+    if counts["contacts"]:
+        prelude, cexprs, tail = writer.contacts_query(world.pop.contact_width)
+        path = _file(out, "contacts", fmt, window)
+        writer.copy(con, "contacts", table, cexprs, path, fmt, prelude=prelude, tail=tail)
+    for source, table, exprs in (
+        ("campaigns", _campaigns_table(world, window), writer.campaigns_exprs()),
+        ("company_registry", _registry_table(world, window), writer.registry_exprs()),
+    ):
+        counts[source] = table.num_rows
+        if table.num_rows:
+            writer.copy(con, source, table, exprs, _file(out, source, fmt, window), fmt)
 
 
 def _copy_all(con, jobs, fmt: str) -> None:
@@ -540,7 +538,3 @@ def _registry_table(world: World, window: Window) -> pa.Table:
             "event_date": writer.dates(comp.event_day[idx]),
         }
     )
-
-
-def default_as_of() -> date:
-    return to_date(None)

@@ -35,6 +35,7 @@ pytestmark = pytest.mark.e2e
 
 BIN = Path(sys.executable).parent
 WAIT_FOR_PURGE_S = 120
+WAIT_FOR_WEBSERVER_S = 60
 SENSOR_INTERVAL_S = 2
 
 LOCATION = '''
@@ -55,17 +56,12 @@ if not any(s.name == "purge_candidates_sensor" for s in project_defs.sensors or 
 defs = dg.Definitions.merge(project_defs, *extra)
 '''
 
-DAGSTER_YAML = """
-telemetry:
-  enabled: false
+PROJECT_DAGSTER_YAML = Path(__file__).resolve().parents[2] / "dagster.yaml"
+# the project's instance config (one writer pool, queued runs) plus threaded sensors
+SENSORS_YAML = """
 sensors:
   use_threads: true
   num_workers: 2
-run_coordinator:
-  module: dagster._core.run_coordinator
-  class: QueuedRunCoordinator
-  config:
-    dequeue_interval_seconds: 1
 """
 
 
@@ -119,6 +115,57 @@ def _tail(path: Path, lines: int = 40) -> str:
     )
 
 
+def _build_candidates(instance: dg.DagsterInstance) -> str:
+    """Build marts/purge_candidates and its upstream dbt models in-process, recorded in the
+    instance the daemon watches; return the batch id its gate recorded."""
+    from dagster_project.defs import dbt as dbt_defs
+    from dagster_project.defs import purge as purge_defs
+    from dagster_project.defs.purge.assets import PURGE_CANDIDATES_KEY
+
+    defs = dg.Definitions.merge(dbt_defs.defs, purge_defs.defs)
+    selection = dg.AssetSelection.assets(PURGE_CANDIDATES_KEY).upstream()
+    selection = selection - dg.AssetSelection.key_prefixes(["raw"])
+    build = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+        instance=instance,
+        asset_selection=list(selection.resolve(defs.resolve_asset_graph())),
+        run_config={"ops": {"reveil_dbt_models": {"config": {"as_of_date": AS_OF_DATE}}}},
+    )
+    assert build.success
+    [gate] = [
+        evaluation
+        for evaluation in build.get_asset_check_evaluations()
+        if evaluation.asset_check_key.name == "purge_batch_gate"
+    ]
+    assert gate.passed and gate.metadata["candidates"].value == 1
+    return gate.metadata["batch_id"].value
+
+
+def _wait_for_purge_run(instance, daemon: subprocess.Popen, log: Path) -> dg.DagsterRun:
+    deadline = time.monotonic() + WAIT_FOR_PURGE_S
+    while time.monotonic() < deadline:
+        assert daemon.poll() is None, _tail(log)
+        runs = instance.get_runs(dg.RunsFilter(job_name="purge_job"))
+        if runs and runs[0].is_finished:
+            return runs[0]
+        time.sleep(1)
+    raise AssertionError(f"no finished purge run after {WAIT_FOR_PURGE_S} s\n{_tail(log)}")
+
+
+def _graphql_runs(port: int, job: str, webserver: subprocess.Popen, log: Path) -> list[dict]:
+    deadline = time.monotonic() + WAIT_FOR_WEBSERVER_S
+    query = (
+        f'{{ runsOrError(filter: {{pipelineName: "{job}"}}) '
+        "{ ... on Runs { results { runId status } } } }"
+    )
+    while time.monotonic() < deadline:
+        assert webserver.poll() is None, _tail(log)
+        try:
+            return _graphql(port, query)["data"]["runsOrError"]["results"]
+        except OSError:
+            time.sleep(1)
+    raise AssertionError(f"the webserver did not answer in {WAIT_FOR_WEBSERVER_S} s\n{_tail(log)}")
+
+
 @pytest.mark.skipif(
     shutil.which("dagster-daemon", path=str(BIN)) is None, reason="dagster-daemon not installed"
 )
@@ -127,7 +174,8 @@ def test_sensor_requests_the_purge_run_and_the_list_lands_on_disk(tmp_path, monk
     warehouse = data / "warehouse" / "reveil.duckdb"
     home = tmp_path / "dagster_home"
     home.mkdir()
-    (home / "dagster.yaml").write_text(DAGSTER_YAML)
+    project_yaml = PROJECT_DAGSTER_YAML.read_text() if PROJECT_DAGSTER_YAML.exists() else ""
+    (home / "dagster.yaml").write_text(project_yaml + SENSORS_YAML)
     location = tmp_path / "e2e_location.py"
     location.write_text(LOCATION)
     write_fixture(warehouse)
@@ -156,89 +204,25 @@ def test_sensor_requests_the_purge_run_and_the_list_lands_on_disk(tmp_path, monk
         # create the instance's storage first: three processes initialising the same SQLite
         # files at once race on their schema version
         instance = stack.enter_context(dg.DagsterInstance.get())
+        location_args = ["-f", str(location), "-a", "defs"]
         daemon = _start(
-            [str(BIN / "dagster-daemon"), "run", "-f", str(location), "-a", "defs"],
-            env,
-            daemon_log,
-            stack,
+            [str(BIN / "dagster-daemon"), "run", *location_args], env, daemon_log, stack
         )
         webserver = _start(
-            [
-                str(BIN / "dagster-webserver"),
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "-f",
-                str(location),
-                "-a",
-                "defs",
-            ],
+            [str(BIN / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(port), *location_args],
             env,
             web_log,
             stack,
         )
 
-        # build the candidates in-process, recorded in the same instance
-        from dagster_project.defs import dbt as dbt_defs
-        from dagster_project.defs import purge as purge_defs
-        from dagster_project.defs.purge.assets import PURGE_CANDIDATES_KEY
-
-        defs = dg.Definitions.merge(dbt_defs.defs, purge_defs.defs)
-        selection = dg.AssetSelection.assets(PURGE_CANDIDATES_KEY).upstream()
-        if True:
-            build = defs.resolve_implicit_global_asset_job_def().execute_in_process(
-                instance=instance,
-                asset_selection=list(
-                    (selection - dg.AssetSelection.key_prefixes(["raw"])).resolve(
-                        defs.resolve_asset_graph()
-                    )
-                ),
-                run_config={"ops": {"reveil_dbt_models": {"config": {"as_of_date": AS_OF_DATE}}}},
-            )
-            assert build.success
-            gate = [
-                e
-                for e in build.get_asset_check_evaluations()
-                if e.asset_check_key.name == "purge_batch_gate"
-            ]
-            assert len(gate) == 1 and gate[0].passed
-            batch_id = gate[0].metadata["batch_id"].value
-            assert gate[0].metadata["candidates"].value == 1
-
-            # the daemon's sensor requests the purge run; wait for it to finish
-            deadline = time.monotonic() + WAIT_FOR_PURGE_S
-            purge_run = None
-            while time.monotonic() < deadline:
-                assert daemon.poll() is None, _tail(daemon_log)
-                runs = instance.get_runs(dg.RunsFilter(job_name="purge_job"))
-                if runs and runs[0].is_finished:
-                    purge_run = runs[0]
-                    break
-                time.sleep(1)
-            assert purge_run is not None, (
-                f"no finished purge run after {WAIT_FOR_PURGE_S} s\n{_tail(daemon_log)}"
-            )
-            assert purge_run.status == dg.DagsterRunStatus.SUCCESS, _tail(daemon_log)
-            assert purge_run.tags["dagster/run_key"] == batch_id
-            assert purge_run.tags["dagster/sensor_name"] == "purge_candidates_sensor"
-
+        batch_id = _build_candidates(instance)
+        purge_run = _wait_for_purge_run(instance, daemon, daemon_log)
+        assert purge_run.status == dg.DagsterRunStatus.SUCCESS, _tail(daemon_log)
+        assert purge_run.tags["dagster/run_key"] == batch_id
+        assert purge_run.tags["dagster/sensor_name"] == "purge_candidates_sensor"
         # the webserver answers and knows the run
-        answer = None
-        while time.monotonic() < deadline and answer is None:
-            assert webserver.poll() is None, _tail(web_log)
-            try:
-                answer = _graphql(
-                    port,
-                    '{ runsOrError(filter: {pipelineName: "purge_job"}) '
-                    "{ ... on Runs { results { runId status } } } }",
-                )
-            except OSError:
-                time.sleep(1)
-        assert answer is not None, _tail(web_log)
-        assert answer["data"]["runsOrError"]["results"] == [
-            {"runId": purge_run.run_id, "status": "SUCCESS"}
-        ]
+        runs = _graphql_runs(port, "purge_job", webserver, web_log)
+        assert runs == [{"runId": purge_run.run_id, "status": "SUCCESS"}]
 
     # the list is on disk, and the person is gone from the warehouse
     listed = data / "exports" / "purge" / f"{AS_OF_DATE}_{batch_id}.csv"

@@ -46,6 +46,7 @@ from dagster_project.lib.clv._fit import (
     as_float,
     check_rft,
     compress,
+    dot,
     minimise,
 )
 
@@ -136,31 +137,31 @@ class _BetaGeoModel:
             # per-x terms, on distinct x values only
             head_u = gammaln(r + x_u) - gammaln(r) + betaln(a, b + n_u) - betaln(a, b)
             ll = (
-                float(np.dot(w_u, head_u))
+                dot(w_u, head_u)
                 + w_total * r * np.log(alpha)
-                - float(np.dot(w, (r + x) * la_T))
-                + float(np.dot(w, _softplus(d)))
+                - dot(w, (r + x) * la_T)
+                + dot(w, _softplus(d))
             )
             w_b = w * expit(d)  # weight of the second term, times the customer weight
             w_b_u = np.bincount(inv, weights=w_b, minlength=len(x_u))
             g_r = (
-                float(np.dot(w_u, digamma(r + x_u) - digamma(r)))
+                dot(w_u, digamma(r + x_u) - digamma(r))
                 + w_total * np.log(alpha)
-                - float(np.dot(w, la_T))
-                + float(np.dot(w_b, la_T - la_tx))
+                - dot(w, la_T)
+                + dot(w_b, la_T - la_tx)
             )
             inv_T = 1.0 / (alpha + age)
             inv_tx = 1.0 / (alpha + t_x)
             g_alpha = w_total * r / alpha - float(
-                np.dot(w * r + wx, inv_T) + np.dot(w_b * (r + x), inv_tx - inv_T)
+                dot(w * r + wx, inv_T) + dot(w_b * (r + x), inv_tx - inv_T)
             )
             psi_ab = digamma(a + b)
             psi_abn = digamma(a + b + n_u)
-            g_a = float(np.dot(w_u, psi_ab - psi_abn)) + float(w_b_u.sum()) / a
+            g_a = dot(w_u, psi_ab - psi_abn) + float(w_b_u.sum()) / a
             with np.errstate(divide="ignore"):
                 inv_bn1 = np.where(w_b_u > 0, 1.0 / (b + n_u - 1), 0.0)
-            g_b = float(np.dot(w_u, digamma(b + n_u) - psi_abn - digamma(b) + psi_ab)) - float(
-                np.dot(w_b_u, inv_bn1)
+            g_b = dot(w_u, digamma(b + n_u) - psi_abn - digamma(b) + psi_ab) - float(
+                dot(w_b_u, inv_bn1)
             )
             params = np.array([r, alpha, a, b])
             grad = np.array([g_r, g_alpha, g_a, g_b]) * params  # chain rule: d/dlog(p)
@@ -211,7 +212,7 @@ class _BetaGeoModel:
         log_params, iterations, converged, message, seconds = minimise(objective, x0)
         r, alpha, a, b = np.exp(log_params)
         fitted = cls(float(r), float(alpha), float(a), float(b))
-        ll_total = float(np.dot(w, fitted.log_likelihood(x, t_x, age)))
+        ll_total = dot(w, fitted.log_likelihood(x, t_x, age))
         info = FitInfo(
             log_likelihood=ll_total,
             n_customers=int(round(w_total)),

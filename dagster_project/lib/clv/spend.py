@@ -24,7 +24,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.special import digamma, gammaln
 
-from dagster_project.lib.clv._fit import FitInfo, FloatArray, as_float, minimise
+from dagster_project.lib.clv._fit import FitInfo, FloatArray, as_float, dot, minimise
 
 
 def _check_xm(frequency: ArrayLike, monetary_value: ArrayLike) -> tuple[FloatArray, FloatArray]:
@@ -95,9 +95,9 @@ class GammaGamma:
         w_u = np.bincount(inv, weights=w, minlength=len(x_u))
         wx = w * x
         # parameter-free sums, computed once
-        s_wx_logm = float(np.dot(wx, np.log(m)))
-        s_w_logm = float(np.dot(w, np.log(m)))
-        s_wx_logx = float(np.dot(wx, np.log(x)))
+        s_wx_logm = dot(wx, np.log(m))
+        s_w_logm = dot(w, np.log(m))
+        s_wx_logx = dot(wx, np.log(x))
         xm = x * m
         wxu = w_u * x_u
 
@@ -106,28 +106,18 @@ class GammaGamma:
             pxq_u = p * x_u + q
             log_gxm = np.log(g + xm)
             ll = (
-                float(np.dot(w_u, gammaln(pxq_u) - gammaln(p * x_u)))
+                dot(w_u, gammaln(pxq_u) - gammaln(p * x_u))
                 - w_total * gammaln(q)
                 + w_total * q * np.log(g)
                 + p * s_wx_logm
                 - s_w_logm
                 + p * s_wx_logx
-                - float(np.dot(w * (p * x + q), log_gxm))
+                - dot(w * (p * x + q), log_gxm)
             )
             psi_pxq_u = digamma(pxq_u)
-            g_p = (
-                float(np.dot(wxu, psi_pxq_u - digamma(p * x_u)))
-                + s_wx_logm
-                + s_wx_logx
-                - float(np.dot(wx, log_gxm))
-            )
-            g_q = (
-                float(np.dot(w_u, psi_pxq_u))
-                - w_total * digamma(q)
-                + w_total * np.log(g)
-                - float(np.dot(w, log_gxm))
-            )
-            g_g = w_total * q / g - float(np.dot(w * (p * x + q), 1.0 / (g + xm)))
+            g_p = dot(wxu, psi_pxq_u - digamma(p * x_u)) + s_wx_logm + s_wx_logx - dot(wx, log_gxm)
+            g_q = dot(w_u, psi_pxq_u) - w_total * digamma(q) + w_total * np.log(g) - dot(w, log_gxm)
+            g_g = w_total * q / g - dot(w * (p * x + q), 1.0 / (g + xm))
             params = np.array([p, q, g])
             value = -ll / w_total + penalizer * float(np.sum(params**2))
             grad = -np.array([g_p, g_q, g_g]) * params / w_total + 2 * penalizer * params**2
@@ -171,7 +161,7 @@ class GammaGamma:
         p, q, g = np.exp(log_params)
         fitted = cls(float(p), float(q), float(g))
         info = FitInfo(
-            log_likelihood=float(np.dot(w, fitted.log_likelihood(x, m))),
+            log_likelihood=dot(w, fitted.log_likelihood(x, m)),
             n_customers=int(round(w_total)),
             n_rows=len(x),
             iterations=iterations,
