@@ -10,7 +10,7 @@ import dagster as dg
 
 from dagster_project import settings
 from dagster_project.defs import dbt as dbt_models
-from dagster_project.defs import ingestion, pipeline, serving
+from dagster_project.defs import ingestion, pipeline, purge, serving
 
 # dbt's profile and the warehouse resource read the same variable; give it its default here.
 settings.export_warehouse_env()
@@ -19,6 +19,7 @@ defs = dg.Definitions.merge(
     ingestion.defs,
     dbt_models.defs,
     serving.build_defs(serving.mart_keys(dbt_models.defs)),
+    purge.defs,
     pipeline.defs,
     # in-process: the multiprocess executor re-imports the code for every step (STACK.md)
     dg.Definitions(executor=dg.in_process_executor),

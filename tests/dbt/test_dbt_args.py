@@ -12,14 +12,14 @@ from dagster_project.defs.dbt import DbtRunConfig, build_dbt_args
 
 
 def test_defaults_build_everything_without_vars():
-    assert build_dbt_args(DbtRunConfig()) == ["build"]
+    assert build_dbt_args(DbtRunConfig()) == ["build", "--indirect-selection", "cautious"]
 
 
 def test_only_the_vars_that_were_set_are_passed():
     args = build_dbt_args(DbtRunConfig(attribution_window_days=7, as_of_date="2024-06-30"))
 
     assert args[:2] == ["build", "--vars"]
-    assert len(args) == 3
+    assert args[3:] == ["--indirect-selection", "cautious"]
     assert json.loads(args[2]) == {"attribution_window_days": 7, "as_of_date": "2024-06-30"}
 
 
@@ -48,7 +48,12 @@ def test_a_zero_override_is_still_passed():
 
 
 def test_full_refresh_is_a_flag_not_a_var():
-    assert build_dbt_args(DbtRunConfig(full_refresh=True)) == ["build", "--full-refresh"]
+    assert build_dbt_args(DbtRunConfig(full_refresh=True)) == [
+        "build",
+        "--full-refresh",
+        "--indirect-selection",
+        "cautious",
+    ]
 
 
 def test_a_malformed_as_of_date_fails_before_dbt_runs():

@@ -26,6 +26,7 @@ import duckdb
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
 from dagster_project import settings
+from dagster_project.lib import mart_metadata
 
 # One writer at a time on the DuckDB file (STACK.md trap 3): the same pool as ingestion.
 POOL = "duckdb_writer"
@@ -111,7 +112,8 @@ def build_dbt_args(config: DbtRunConfig) -> list[str]:
         args += ["--vars", json.dumps(overrides, sort_keys=True)]
     if config.full_refresh:
         args.append("--full-refresh")
-    return args
+    # a subset run (e.g. only the marts) must not run tests on models it didn't build
+    return [*args, "--indirect-selection", "cautious"]
 
 
 def _layer(dbt_resource_props: Mapping[str, Any]) -> str:
@@ -146,13 +148,19 @@ class ReveilDbtTranslator(DagsterDbtTranslator):
 translator = ReveilDbtTranslator()
 
 
-def _row_counts(tables: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
-    """Row counts of (schema, table) pairs, read-only, once dbt has released the file."""
+def _row_counts(tables: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Row count and the aggregates of ``lib/mart_metadata`` of (schema, table) pairs,
+    read-only, once dbt has released the file."""
     if not tables:
         return {}
     with duckdb.connect(str(settings.warehouse_path()), read_only=True) as con:
         return {
-            (schema, table): con.execute(f'select count(*) from "{schema}"."{table}"').fetchone()[0]
+            (schema, table): {
+                "dagster/row_count": dg.MetadataValue.int(
+                    con.execute(f'select count(*) from "{schema}"."{table}"').fetchone()[0]
+                ),
+                **mart_metadata.for_model(con, table, schema),
+            }
             for schema, table in tables
         }
 
@@ -184,8 +192,7 @@ def _with_mart_row_counts(
         counts = {}
     for event, key in zip(events, keys, strict=True):
         if key is not None and tuple(key.path) in counts:
-            row_count = dg.MetadataValue.int(counts[tuple(key.path)])
-            event = event.with_metadata({**event.metadata, "dagster/row_count": row_count})
+            event = event.with_metadata({**event.metadata, **counts[tuple(key.path)]})
         yield event
 
 

@@ -26,7 +26,9 @@ completed_orders_by_snapshot as (
     inner join snapshot_dates
         on orders.ordered_date <= snapshot_dates.as_of_date
 
-    where orders.is_completed
+    where
+        orders.is_completed
+        and not coalesce(orders.is_pseudonymised, false)
 
 ),
 

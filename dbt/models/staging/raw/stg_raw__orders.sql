@@ -17,6 +17,8 @@ renamed as (
         upper(trim(currency)) as currency,
         lower(trim(status)) as order_status,
         lower(trim(status)) = 'completed' as is_completed,
+        -- orders of purged contacts are kept for accounting under a pseudonym
+        coalesce(contact_id like 'purged:%', false) as is_pseudonymised,
         _source_file as source_file,
         _loaded_at as loaded_at
 
