@@ -245,6 +245,23 @@ def _serving_objects(con: duckdb.DuckDBPyConnection, schemas: Sequence[str]) -> 
     ).fetchall()
 
 
+# Personal data BI does not need: never copied into the serving database (privacy by default;
+# the purge and audience exports that do need them are files written for their platforms).
+PERSONAL_COLUMNS = ("email", "email_normalised", "first_name", "last_name", "phone")
+
+
+def _kept_columns(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> list[str]:
+    columns = con.execute(
+        f"""
+        select column_name from duckdb_columns()
+        where database_name = '{_SOURCE_ALIAS}' and schema_name = ? and table_name = ?
+        order by column_index
+        """,
+        [schema, name],
+    ).fetchall()
+    return [c for (c,) in columns if c.lower() not in PERSONAL_COLUMNS]
+
+
 def _copy_comments(con: duckdb.DuckDBPyConnection, schema: str, name: str, comment) -> None:
     target = f"{_TARGET_ALIAS}.{_ident(schema)}.{_ident(name)}"
     if comment:
@@ -258,6 +275,8 @@ def _copy_comments(con: duckdb.DuckDBPyConnection, schema: str, name: str, comme
         [schema, name],
     ).fetchall()
     for column, column_comment in columns:
+        if column.lower() in PERSONAL_COLUMNS:
+            continue
         con.execute(f"comment on column {target}.{_ident(column)} is {_sql_string(column_comment)}")
 
 
@@ -311,7 +330,8 @@ def publish_serving(
         for schema, name, comment in objects:
             source = f"{_SOURCE_ALIAS}.{_ident(schema)}.{_ident(name)}"
             target = f"{_TARGET_ALIAS}.{_ident(schema)}.{_ident(name)}"
-            con.execute(f"create table {target} as from {source}")
+            kept = ", ".join(_ident(c) for c in _kept_columns(con, schema, name))
+            con.execute(f"create table {target} as select {kept} from {source}")
             row_counts[f"{schema}.{name}"] = con.execute(
                 f"select count(*) from {target}"
             ).fetchone()[0]

@@ -32,7 +32,7 @@ def write_warehouse(path: Path, batch: int, people: int = 3) -> None:
         con.execute("create or replace view staging.stg_contacts as select * from raw.contacts")
         con.execute(
             "create or replace table marts.dim_contacts as "
-            f"select contact_id, email, {batch} as batch from raw.contacts"
+            f"select contact_id, email, email as customer_key, {batch} as batch from raw.contacts"
         )
         con.execute(
             "create or replace table marts.rpt_status as "
@@ -226,7 +226,10 @@ def test_rewrite_database_keeps_the_storage_version(serving_dir, warehouse):
 
 def test_republish_after_erasure_leaves_no_file_with_the_person(warehouse, serving_dir):
     con = duckdb.connect(str(warehouse))
-    con.execute(f"insert into marts.dim_contacts values (4242, '{ERASED_EMAIL}', 1)")
+    # customer_key: an identifying value in a column the serving copy keeps
+    con.execute(
+        f"insert into marts.dim_contacts values (4242, '{ERASED_EMAIL}', '{ERASED_EMAIL}', 1)"
+    )
     con.close()
     for _ in range(3):
         serving.publish_serving(warehouse, serving_dir)
@@ -263,3 +266,11 @@ def test_failed_republish_after_erasure_still_deletes_the_old_versions(warehouse
         serving.republish_after_erasure(warehouse, serving_dir, schemas=("no_such_schema",))
     assert serving.list_versions(serving_dir) == []
     assert (serving_dir / "reveil.duckdb").exists()  # replaced by the next publication
+
+
+def test_personal_columns_are_never_published(warehouse, serving_dir):
+    info = serving.publish_serving(warehouse, serving_dir)
+    columns = [c for (c,) in read(info.path, "select column_name from duckdb_columns() "
+                                   "where table_name = 'dim_contacts'")]
+    assert "email" not in columns and "customer_key" in columns
+    assert files_containing(serving_dir, b"person1@example.org") != []  # via customer_key
