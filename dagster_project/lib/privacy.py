@@ -155,9 +155,9 @@ def suppression_row_filter(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     * ``email_events``: events of a contact id whose pseudonym is in the archive are not
       published (an old export re-delivered after the purge).
 
-    Orders are not filtered: they are kept for accounting and an upsert replaces the raw order
-    before the filter applies; a re-delivered order of a purged contact keeps its CRM id until
-    the contact id is pseudonymised again (see the purge README section).
+    Orders are kept for accounting: a re-delivered order of a purged contact is published
+    under the contact's pseudonym (``staged.orders`` is rewritten here, before the merge), so
+    the CRM id never comes back.
 
     The staged rows to drop are listed in temporary tables of ``con`` first, so the filters
     are plain SQL without key material. Returns ``{}`` when nothing was ever purged; raises
@@ -196,5 +196,13 @@ def suppression_row_filter(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
         filters["email_events"] = (
             f"not exists (select 1 from {PURGED_STAGED_EVENT_CONTACTS} as purged "
             "where purged.contact_id = s.contact_id)"
+        )
+        con.execute(
+            f"""update staged.orders
+            set contact_id = {contact_pseudonym_sql("staged.orders.contact_id")}
+            where {contact_pseudonym_sql("staged.orders.contact_id")} in (
+                select contact_pseudonym from {ARCHIVE_TABLE}
+            )""",
+            key.params,
         )
     return filters

@@ -265,15 +265,26 @@ def test_suppression_survives_reimport(warehouse, tmp_path):
         "e-c2-old,k1,c2,click,2021-01-01\n"
         "e-c4-1,k1,c4,sent,2024-07-02\n"
     )
+    orders = landing / "orders" / "old_export.csv"
+    orders.parent.mkdir(parents=True)
+    orders.write_text(
+        "order_id,contact_id,ordered_at,amount,currency,status\n"
+        "o-c2-redelivered,c2,2021-01-02,10,EUR,completed\n"
+    )
     with duckdb.connect(str(warehouse)) as con:
         purge.run_purge(con, exports_dir=tmp_path / "exports", run_id="r4", dry_run=False)
-        for source in ("contacts", "email_events"):
+        for source in ("contacts", "email_events", "orders"):
             ingest.stage_source(con, parse_mapping({"source": source}), landing)
         row_filter = privacy.suppression_row_filter(con)
         assert set(row_filter) == {"contacts", "email_events"}
         published = ingest.publish(
-            con, ["contacts", "email_events"], run_id="again", row_filter=row_filter
+            con, ["contacts", "email_events", "orders"], run_id="again", row_filter=row_filter
         )
+        # the re-delivered order is kept for accounting, under the pseudonym only
+        (redelivered,) = con.execute(
+            "select contact_id from raw.orders where order_id = 'o-c2-redelivered'"
+        ).fetchone()
+        assert redelivered.startswith("purged:")
         assert published["contacts"].inserted == 1
         contact_ids = {r[0] for r in con.execute("select contact_id from raw.contacts").fetchall()}
         assert contact_ids == {"c3", "c4"}
