@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from dagster_project import settings
@@ -28,7 +28,9 @@ def demo_data(contacts: int, seed: int, force: bool = False) -> bool:
         return False
     from dagster_project.generate import generate
 
-    counts = generate(landing, contacts=contacts, seed=seed, fmt="parquet")
+    # the history ends yesterday (23:59:59 UTC): nothing is in the future when the gates run
+    as_of = datetime.now(UTC).date() - timedelta(days=1)
+    counts = generate(landing, contacts=contacts, seed=seed, fmt="parquet", as_of=as_of)
     _out(f"demo data generated into {landing} (seed {seed}):")
     for source, rows in counts.items():
         _out(f"  {source:<18} {rows:>12,} rows")
@@ -112,6 +114,10 @@ def run(args: argparse.Namespace) -> int:
     for line in run_purge_dry_run(instance):
         _out(line)
     summary()
+    from dagster_project.defs.report import report_lines
+
+    for line in report_lines(result):
+        _out(line)
     return 0
 
 

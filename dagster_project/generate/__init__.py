@@ -7,6 +7,12 @@
 Command line: ``python -m dagster_project.generate --help``.
 """
 
-from dagster_project.generate.core import FORMATS, SOURCE_NAMES, generate, generate_day
+from dagster_project.generate.core import (
+    FORMATS,
+    SOURCE_NAMES,
+    GeneratorInputError,
+    generate,
+    generate_day,
+)
 
-__all__ = ["FORMATS", "SOURCE_NAMES", "generate", "generate_day"]
+__all__ = ["FORMATS", "SOURCE_NAMES", "GeneratorInputError", "generate", "generate_day"]

@@ -8,7 +8,7 @@ import sys
 import time
 from datetime import date
 
-from dagster_project.generate.core import FORMATS, generate, generate_day
+from dagster_project.generate.core import FORMATS, GeneratorInputError, generate, generate_day
 from dagster_project.generate.timeline import DEFAULT_HISTORY_DAYS, FUTURE_DAYS
 
 
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
             counts = generate(args.out, **common)
         else:
             counts = generate_day(args.out, args.day, **common)
-    except ValueError as exc:
+    except GeneratorInputError as exc:
         parser().error(str(exc))
     elapsed = time.perf_counter() - started
     what = f"day {args.day}" if args.day else "history"

@@ -63,6 +63,21 @@ FORMATS = ("parquet", "csv")
 CHUNK_CONTACTS = 100_000  # contacts simulated together: bounds memory (~1 GB at 50 events each)
 
 
+class GeneratorInputError(ValueError):
+    """Invalid arguments (contacts, format, day, defect rate...)."""
+
+
+def _check(contacts: int, fmt: str, history_days: int, defect_rate: float) -> None:
+    if contacts < 1:
+        raise GeneratorInputError("contacts must be at least 1")
+    if fmt not in FORMATS:
+        raise GeneratorInputError(f"format must be one of {FORMATS}, not {fmt!r}")
+    if history_days < 120:
+        raise GeneratorInputError("history_days must be at least 120")
+    if not 0.0 <= defect_rate <= 0.5:
+        raise GeneratorInputError("defect_rate must be between 0 and 0.5")
+
+
 def _rng(seed: int, *key: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=key))
 
@@ -79,8 +94,6 @@ class World:
     def build(
         cls, contacts: int, seed: int, as_of=None, history_days: int = DEFAULT_HISTORY_DAYS
     ) -> World:
-        if contacts < 1:
-            raise ValueError("contacts must be at least 1")
         tl = Timeline.build(as_of, history_days)
         return cls(
             seed=seed,
@@ -128,6 +141,7 @@ def generate(
     Earlier generator files of the source folders (history and daily) are removed first.
     Returns rows written per source.
     """
+    _check(contacts, fmt, history_days, defect_rate)
     world = World.build(contacts, seed, as_of, history_days)
     window = Window(lo=int(NEG_INF), hi=world.tl.end)
     return _write_window(world, Path(out_dir), fmt, window, defect_rate)
@@ -147,10 +161,11 @@ def generate_day(
     history generated with the same seed, contacts, history_days and `as_of` (default: the day
     before). Deliveries of several consecutive days follow the same history when they are given
     its as_of, up to FUTURE_DAYS days after it."""
+    _check(contacts, fmt, history_days, defect_rate)
     day = to_date(day)
     as_of = to_date(as_of) if as_of is not None else day - timedelta(days=1)
     if not as_of < day <= as_of + timedelta(days=FUTURE_DAYS):
-        raise ValueError(
+        raise GeneratorInputError(
             f"day {day} must be within 1..{FUTURE_DAYS} days after the history's as_of {as_of}"
         )
     world = World.build(contacts, seed, as_of, history_days)
@@ -190,10 +205,6 @@ def _clean(out: Path, window: Window) -> None:
 def _write_window(
     world: World, out: Path, fmt: str, window: Window, defect_rate: float
 ) -> dict[str, int]:
-    if fmt not in FORMATS:
-        raise ValueError(f"format must be one of {FORMATS}, not {fmt!r}")
-    if not 0.0 <= defect_rate <= 0.5:
-        raise ValueError("defect_rate must be between 0 and 0.5")
     out.mkdir(parents=True, exist_ok=True)
     _clean(out, window)
     con = writer.connect()
@@ -269,7 +280,7 @@ def _write_chunks(world, out, fmt, window, defect_rate, con, background) -> dict
     if pending_write is not None:
         pending_write.result()
     for source, parts in pending.items():
-        if counts[source]:  # no header-only files: a day without orders has no orders file
+        if parts and counts[source]:  # no header-only file: a day without orders has none
             writer.copy(
                 con,
                 source,

@@ -471,8 +471,17 @@ def publish(
                     f"delete from {raw} r where ({', '.join('r.' + q(k) for k in source.key)})"
                     f" in (select ({keys}) from {staged})"
                 ).fetchone()[0]
+                # several deliveries of one key in one batch: the latest delivered file wins
+                # (file modification time, then name)
+                partition = ", ".join(f"s.{q(k)}" for k in source.key)
+                latest = (
+                    f"select s.* from {staged} s left join {STAGED}._files f "
+                    f"on f.source = {lit(name)} and f.file_path = s._source_file "
+                    f"qualify row_number() over (partition by {partition} "
+                    "order by f.file_mtime_ns desc nulls last, s._source_file desc) = 1"
+                )
                 inserted = con.execute(
-                    f"insert into {raw} select * from {staged} s {where}"
+                    f"insert into {raw} select * from ({latest}) s {where}"
                 ).fetchone()[0]
             else:
                 cond = f"not exists (select 1 from {raw} r where {key_match})"

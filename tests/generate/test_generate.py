@@ -8,7 +8,7 @@ from datetime import date, timedelta
 import duckdb
 import pytest
 
-from dagster_project.generate import generate, generate_day
+from dagster_project.generate import GeneratorInputError, core, generate, generate_day
 from dagster_project.generate.__main__ import main
 from dagster_project.lib.schema import SOURCES
 
@@ -581,6 +581,35 @@ def test_history_replaces_earlier_generator_files_only(tmp_path):
         "my_export.csv",
         "orders.parquet",
     ]
+
+
+def test_big_histories_are_written_in_parts(tmp_path, monkeypatch):
+    monkeypatch.setattr(core, "CHUNK_CONTACTS", 400)
+    counts = generate(tmp_path, contacts=1_000, seed=SEED, as_of=AS_OF)
+    names = sorted(p.name for p in (tmp_path / "email_events").iterdir())
+    assert names == [f"email_events_part{i:02d}.parquet" for i in range(3)]
+    assert sorted(p.name for p in (tmp_path / "contacts").iterdir()) == ["contacts.parquet"]
+    con = _con(tmp_path)
+    for name in SOURCES:
+        assert _one(con, f"select count(*) from {name}")[0] == counts[name], name
+    assert _one(con, "select count(*) - count(distinct event_id) from email_events")[0] == 0
+    assert _one(con, "select count(*) - count(distinct order_id) from orders")[0] == 0
+    assert (
+        _one(
+            con,
+            "select count(*) from email_events where contact_id not in "
+            "(select contact_id from contacts)",
+        )[0]
+        == 0
+    )
+
+
+def test_bad_arguments_fail_before_any_work(tmp_path):
+    for kwargs in ({"contacts": 0}, {"fmt": "xlsx"}, {"defect_rate": 2.0}, {"history_days": 10}):
+        args = {"contacts": 100, "seed": 1, **kwargs}
+        with pytest.raises(GeneratorInputError):
+            generate(tmp_path, **args)
+    assert not any(tmp_path.iterdir())
 
 
 def test_cli(tmp_path, capsys):

@@ -277,3 +277,18 @@ def test_one_bad_file_among_good_ones_stages_nothing(con, landing, loaded):
     write(landing / "orders/o2.csv", ORDERS_HEADER + "O2,C1,2026-01-03 10:00:00,10,EUR,completed\n")
     _, published = stage_and_publish(con, landing)
     assert published.inserted == 2
+
+
+def test_two_deliveries_of_one_key_in_one_batch_keep_the_latest_file(con, landing):
+    # the day file sorts before the history part by name: delivery time decides
+    import os
+
+    history = write(landing / "orders/orders_part01.csv",
+                    ORDERS_HEADER + "O1,C1,2026-01-02 10:00:00,10,EUR,completed\n")
+    day = write(landing / "orders/orders_20260103.csv",
+                ORDERS_HEADER + "O1,C1,2026-01-02 10:00:00,10,EUR,refunded\n")
+    os.utime(history, ns=(1_000_000_000, 1_000_000_000))
+    os.utime(day, ns=(2_000_000_000, 2_000_000_000))
+    _, published = stage_and_publish(con, landing)
+    assert published.total_rows == 1
+    assert raw_rows(con)[0][5] == "refunded"
