@@ -106,7 +106,20 @@ def ensure_schemas(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"create schema if not exists {STAGED}")
     for source in SOURCES.values():
         con.execute(table_ddl(source, RAW))
-        con.execute(table_ddl(source, STAGED))
+    old_tables = {
+        name
+        for (name,) in con.execute(
+            "select table_name from duckdb_tables() where database_name = current_database() "
+            f"and schema_name = '{STAGED}'"
+        ).fetchall()
+    }
+    for source in SOURCES.values():
+        if source.name in old_tables:  # staged rows were tables before they became views
+            con.execute(f"drop table {STAGED}.{q(source.name)}")
+        con.execute(
+            f"create view if not exists {STAGED}.{q(source.name)} as "
+            f"select * from {RAW}.{q(source.name)} where false"
+        )
     con.execute(
         f"""create table if not exists {LOAD_LOG} (
             source varchar, file_path varchar, file_size bigint, file_mtime_ns bigint,
@@ -168,11 +181,15 @@ def _read_csv_header(path: Path, mapping: Mapping) -> list[str]:
     return [c.strip().lstrip("\ufeff") for c in row]
 
 
-def _relation_sql(path: Path, mapping: Mapping, header: list[str] | None) -> tuple[str, int]:
-    """SQL of the file read as text (CSV) or as typed columns (Parquet) with a __line column,
-    and the offset to add to the row number to get the line number shown to users."""
+def _relation_sql(
+    path: Path, mapping: Mapping, header: list[str] | None, *, with_line: bool = True
+) -> tuple[str, int]:
+    """SQL of the file read as text (CSV) or as typed columns (Parquet), with a __line column
+    when ``with_line``, and the offset to add to the row number to get the line users see."""
     fmt = mapping.file_format(path)
     if fmt == "parquet":
+        if not with_line:
+            return f"select * from read_parquet({lit(str(path))})", 0
         return (
             f"select *, file_row_number + 1 as __line from read_parquet({lit(str(path))}, "
             "file_row_number = true)",
@@ -189,12 +206,16 @@ def _relation_sql(path: Path, mapping: Mapping, header: list[str] | None) -> tup
         f"null_padding = false, auto_detect = false, columns = {{{columns}}})"
     )
     offset = opts.skip_rows + (1 if opts.header else 0)
+    if not with_line:
+        return f"select * from {read}", offset
     return f"select *, row_number() over () as __line from {read}", offset
 
 
 def _parse_expr(column: str, ctype: str, src_type: str, mapping: Mapping) -> str:
     """Expression turning the user's column into the canonical type; NULL where it fails."""
     col = q(column)
+    if src_type == ctype:
+        return col
     if src_type != "VARCHAR":
         return f"try_cast({col} as {ctype})"
     text = f"nullif(trim({col}), '')"
@@ -294,7 +315,7 @@ def _file_select(
         expr = _parse_expr(user, column.type, available[user], mapping)
         if column.type == "VARCHAR":
             expr = _value_map(expr, mapping.value_maps.get(column.name))
-        else:
+        elif available[user] != column.type:  # a cast that can fail: check every row
             raw_text = f"nullif(trim(cast({q(user)} as varchar)), '')"
             checks.append((column.name, user, f"{raw_text} is not null and ({expr}) is null"))
         selects.append(f"{expr} as {q(column.name)}")
@@ -337,10 +358,11 @@ def _file_select(
                 column=user,
                 line=line + offset,
             )
+    data, _ = _relation_sql(path, mapping, header, with_line=False)
     select = (
         f"select {', '.join(selects)}, {lit(rel)} as _source_file, "
         f"cast({lit(loaded_at.isoformat(sep=' '))} as timestamp) as _loaded_at "
-        f"from ({relation})"
+        f"from ({data})"
     )
     return select, rows
 
@@ -374,9 +396,12 @@ def stage_source(
     *,
     loaded_at: datetime | None = None,
 ) -> StageResult:
-    """Rebuild ``staged.<source>`` from the landing files not loaded yet.
+    """Point the view ``staged.<source>`` at the landing files not loaded yet.
 
-    All or nothing: any bad file raises LandingFileError and leaves the staged table as it was.
+    Every file is checked first (one aggregate query per file); all or nothing: any bad file
+    raises LandingFileError and leaves the staged view as it was. The view reads the files
+    themselves, so staging writes no copy of the data: the rows are written once, by
+    ``publish``.
     """
     source = mapping.source
     loaded_at = loaded_at or datetime.now(UTC).replace(tzinfo=None)
@@ -407,12 +432,11 @@ def stage_source(
     finally:
         con.execute("reset preserve_insertion_order")
     target = f"{STAGED}.{q(source.name)}"
+    body = " union all by name ".join(f"({select})" for _, select in pending)
     con.execute("begin transaction")
     try:
-        con.execute(f"delete from {target}")
         con.execute(f"delete from {STAGED}._files where source = ?", [source.name])
-        for staged, select in pending:
-            con.execute(f"insert into {target} {select}")
+        con.execute(f"create or replace view {target} as {body or _empty(source.name)}")
         _record_staged_files(con, source.name, [s for s, _ in pending])
         con.execute("commit")
     except Exception as exc:
@@ -424,10 +448,32 @@ def stage_source(
     return result
 
 
+def _empty(source: str) -> str:
+    return f"select * from {RAW}.{q(source)} where false"
+
+
 def _record_staged_files(con, source: str, files: Iterable[StagedFile]) -> None:
     rows = [(source, f.path, f.size, f.mtime_ns, f.fingerprint, f.rows) for f in files]
     if rows:
         con.executemany(f"insert into {STAGED}._files values (?, ?, ?, ?, ?, ?)", rows)
+
+
+def _check_unchanged(con: duckdb.DuckDBPyConnection, landing_dir: Path) -> None:
+    """The gates validated the staged files as they were: refuse to publish changed ones."""
+    for source, path, size, mtime_ns in con.execute(
+        f"select source, file_path, file_size, file_mtime_ns from {STAGED}._files"
+    ).fetchall():
+        file = landing_dir / path
+        try:
+            stat = file.stat()
+        except FileNotFoundError:
+            raise LandingFileError(
+                path, f"{source}: the file disappeared after it was validated; run again"
+            ) from None
+        if (stat.st_size, stat.st_mtime_ns) != (size, mtime_ns):
+            raise LandingFileError(
+                path, f"{source}: the file changed after it was validated; run again"
+            )
 
 
 @dataclass
@@ -446,24 +492,41 @@ def publish(
     *,
     run_id: str = "",
     row_filter: dict[str, str] | None = None,
+    column_overrides: dict[str, dict[str, str]] | None = None,
+    landing_dir: Path | None = None,
 ) -> dict[str, PublishResult]:
-    """Merge the staged tables into raw, all sources in ONE transaction.
+    """Merge the staged rows into raw, all sources in ONE transaction.
 
     ``row_filter`` maps a source to an extra SQL predicate on staged rows (alias ``s``) that
     rows must satisfy to be published, e.g. the suppression list for contacts.
+    ``column_overrides`` maps a source to ``{column: SQL expression on s}`` replacing a
+    column's value on the way in (e.g. the pseudonym of a purged contact's re-delivered order).
+    With ``landing_dir``, a staged file that changed since it was validated stops the publish.
     """
     ensure_schemas(con)
+    if landing_dir is not None:
+        _check_unchanged(con, landing_dir)
     results: dict[str, PublishResult] = {}
     con.execute("begin transaction")
     try:
         for name in sources:
             source = SOURCES[name]
             staged = f"{STAGED}.{q(name)}"
+            overrides = (column_overrides or {}).get(name)
+            if overrides:
+                columns = [
+                    f"{overrides[c]} as {q(c)}" if c in overrides else f"s.{q(c)}"
+                    for c in [*source.column_names, *(m for m, _ in META_COLUMNS)]
+                ]
+                staged = f"(select {', '.join(columns)} from {STAGED}.{q(name)} s)"
             raw = f"{RAW}.{q(name)}"
             key_match = " and ".join(f"r.{q(k)} = s.{q(k)}" for k in source.key)
             extra = (row_filter or {}).get(name)
             where = f"where {extra}" if extra else ""
-            staged_rows = con.execute(f"select count(*) from {staged}").fetchone()[0]
+            staged_rows = con.execute(
+                f"select coalesce(sum(row_count), 0) from {STAGED}._files where source = ?",
+                [name],
+            ).fetchone()[0]
             replaced = 0
             if source.merge == "upsert":
                 keys = ", ".join(q(k) for k in source.key)
@@ -500,7 +563,7 @@ def publish(
                 [run_id, name],
             )
             con.execute(f"delete from {STAGED}._files where source = ?", [name])
-            con.execute(f"delete from {staged}")
+            con.execute(f"create or replace view {STAGED}.{q(name)} as {_empty(name)}")
             total = con.execute(f"select count(*) from {raw}").fetchone()[0]
             results[name] = PublishResult(name, files, staged_rows, inserted, replaced, total)
         con.execute("commit")

@@ -155,9 +155,8 @@ def suppression_row_filter(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     * ``email_events``: events of a contact id whose pseudonym is in the archive are not
       published (an old export re-delivered after the purge).
 
-    Orders are kept for accounting: a re-delivered order of a purged contact is published
-    under the contact's pseudonym (``staged.orders`` is rewritten here, before the merge), so
-    the CRM id never comes back.
+    Orders are kept for accounting: see :func:`suppression_column_overrides`, which publishes a
+    re-delivered order of a purged contact under the contact's pseudonym.
 
     The staged rows to drop are listed in temporary tables of ``con`` first, so the filters
     are plain SQL without key material. Returns ``{}`` when nothing was ever purged; raises
@@ -197,12 +196,40 @@ def suppression_row_filter(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
             f"not exists (select 1 from {PURGED_STAGED_EVENT_CONTACTS} as purged "
             "where purged.contact_id = s.contact_id)"
         )
-        con.execute(
-            f"""update staged.orders
-            set contact_id = {contact_pseudonym_sql("staged.orders.contact_id")}
-            where {contact_pseudonym_sql("staged.orders.contact_id")} in (
-                select contact_pseudonym from {ARCHIVE_TABLE}
-            )""",
-            key.params,
-        )
     return filters
+
+
+PURGED_STAGED_ORDER_CONTACTS = "purged_staged_order_contacts"
+
+
+def suppression_column_overrides(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, str]]:
+    """Column overrides for :func:`dagster_project.lib.ingest.publish`: a re-delivered order of
+    a purged contact is published under the contact's pseudonym, never its CRM id.
+
+    Like the row filters, the mapping is computed first into a temporary table of ``con``, so
+    the override is plain SQL without key material. ``{}`` when nothing was ever purged.
+    """
+    if not _has_rows(con, ARCHIVE_TABLE):
+        return {}
+    key = suppression_key(allow_dev_key=False)
+    con.execute(
+        f"""create or replace temp table {PURGED_STAGED_ORDER_CONTACTS} as
+        with staged_ids as (select distinct contact_id from staged.orders),
+        pseudonyms as (
+            select contact_id, {contact_pseudonym_sql("contact_id")} as contact_pseudonym
+            from staged_ids
+        )
+        select pseudonyms.contact_id, pseudonyms.contact_pseudonym
+        from pseudonyms
+        inner join {ARCHIVE_TABLE} as archived
+            on archived.contact_pseudonym = pseudonyms.contact_pseudonym""",
+        key.params,
+    )
+    return {
+        "orders": {
+            "contact_id": (
+                f"coalesce((select purged.contact_pseudonym from {PURGED_STAGED_ORDER_CONTACTS} "
+                "as purged where purged.contact_id = s.contact_id), s.contact_id)"
+            )
+        }
+    }

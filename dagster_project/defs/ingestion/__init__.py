@@ -103,9 +103,20 @@ def publish_raw(context: dg.AssetExecutionContext, duckdb: WarehouseResource):
         # purged people stay out: suppressed emails (contacts), archived ids (email events)
         try:
             row_filter = privacy.suppression_row_filter(con)
+            overrides = privacy.suppression_column_overrides(con)
         except privacy.SuppressionKeyError as exc:
             raise dg.Failure(description=str(exc)) from exc
-        results = ingest.publish(con, SOURCES, run_id=context.run.run_id, row_filter=row_filter)
+        try:
+            results = ingest.publish(
+                con,
+                SOURCES,
+                run_id=context.run.run_id,
+                row_filter=row_filter,
+                column_overrides=overrides,
+                landing_dir=settings.landing_dir(),
+            )
+        except ingest.LandingFileError as exc:
+            raise dg.Failure(description=str(exc)) from exc
     for name, res in results.items():
         yield dg.MaterializeResult(
             asset_key=raw_key(name),
