@@ -14,7 +14,7 @@ from pathlib import Path
 
 from dagster_project import settings
 
-LAYERS = ("raw", "staging", "intermediate", "marts")
+LAYERS = ("raw", "staging", "intermediate", "predictions", "marts")
 
 
 def _landing_is_empty(landing: Path) -> bool:

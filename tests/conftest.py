@@ -14,4 +14,5 @@ def reveil_env(tmp_path, monkeypatch):
     monkeypatch.delenv("REVEIL_LANDING_DIR", raising=False)
     monkeypatch.delenv("REVEIL_MAPPINGS_DIR", raising=False)
     monkeypatch.setenv("REVEIL_SUPPRESSION_KEY", "test-key-not-secret")
+    monkeypatch.setenv("REVEIL_GX_DATA_DOCS", "0")  # ~0.3 s per gate, not needed in tests
     return data

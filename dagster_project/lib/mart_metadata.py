@@ -104,6 +104,13 @@ def _row(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -
     return con.execute(sql, params or []).fetchone()
 
 
+def _has_columns(con: duckdb.DuckDBPyConnection, table: str, *columns: str) -> bool:
+    """The table has every one of ``columns`` (the CLV prediction columns are newer than some
+    warehouses and hand-made test tables: their metadata is added only when present)."""
+    present = {column[0] for column in con.execute(f"select * from {table} limit 0").description}
+    return all(column in present for column in columns)
+
+
 # --- contacts ----------------------------------------------------------------------------
 
 
@@ -162,6 +169,21 @@ def _dim_contact_inactivity(con: duckdb.DuckDBPyConnection, table: str) -> Metad
         """,
     )
     share = sleeping / contacts if contacts else None
+    predicted: Metadata = {}
+    if _has_columns(con, table, "p_alive", "predicted_value_at_stake"):
+        value, mean_p_alive = _row(
+            con,
+            f"""
+            select sum(predicted_value_at_stake) filter (where is_inactive),
+                avg(p_alive) filter (where is_inactive)
+            from {table}
+            """,
+        )
+        # P(alive) x 12-month CLV of the sleeping customers: the forward-looking value at stake
+        predicted = {
+            "predicted_value_at_stake_eur": _number(value, 2),
+            "mean_p_alive_sleeping_customers": _number(mean_p_alive, 4),
+        }
     return {
         "as_of_date": dg.MetadataValue.text(str(as_of) if as_of else "–"),
         "contacts": _number(contacts),
@@ -171,6 +193,7 @@ def _dim_contact_inactivity(con: duckdb.DuckDBPyConnection, table: str) -> Metad
         "inactive_share": _number(share, 4),
         "revenue_at_stake_eur": _number(at_stake, 2),
         "at_risk_revenue_at_stake_eur": _number(at_risk_value, 2),
+        **predicted,
         "contacts_by_status": dg.MetadataValue.md(
             md_table(
                 ["status", "contacts", "share", "revenue at stake"],
@@ -238,13 +261,16 @@ def _rpt_inactive_contacts_summary(con: duckdb.DuckDBPyConnection, table: str) -
         """,
     )
     sleeping, at_stake, average = overall or (0, 0, None)
+    # predicted value at stake (P(alive) x 12-month CLV) beside the historical one, when present
+    has_predicted = _has_columns(con, table, "predicted_value_at_stake")
+    predicted_column = "predicted_value_at_stake" if has_predicted else "null"
 
     def top(dimension: str, order_by: str = "revenue_at_stake desc") -> str:
         rows = _rows(
             con,
             f"""
             select dimension_value, inactive_contact_count, share_of_inactive_contacts,
-                revenue_at_stake, share_of_revenue_at_stake
+                revenue_at_stake, share_of_revenue_at_stake, {predicted_column}
             from {table}
             where dimension = ?
             order by {order_by}, dimension_value
@@ -252,15 +278,27 @@ def _rpt_inactive_contacts_summary(con: duckdb.DuckDBPyConnection, table: str) -
             """,
             [dimension],
         )
-        return md_table(
-            [dimension, "sleeping contacts", "share", "revenue at stake", "share of value"],
-            [(v, fmt_int(n), fmt_pct(s), fmt_eur(r), fmt_pct(rs)) for v, n, s, r, rs in rows],
-        )
+        headers = [dimension, "sleeping contacts", "share", "revenue at stake", "share of value"]
+        cells = [
+            (v, fmt_int(n), fmt_pct(s), fmt_eur(r), fmt_pct(rs), fmt_eur(p))
+            for v, n, s, r, rs, p in rows
+        ]
+        if has_predicted:
+            return md_table([*headers, "predicted value at stake"], cells)
+        return md_table(headers, [cell[:-1] for cell in cells])
 
+    predicted: Metadata = {}
+    if has_predicted:
+        value = _row(
+            con,
+            f"select predicted_value_at_stake from {table} where dimension = 'overall'",
+        )
+        predicted["predicted_value_at_stake_eur"] = _number(value[0] if value else None, 2)
     return {
         "sleeping_contacts": _number(sleeping),
         "revenue_at_stake_eur": _number(at_stake, 2),
         "average_revenue_at_stake_eur": _number(average, 2),
+        **predicted,
         "top_segments_by_value_at_stake": dg.MetadataValue.md(top("rfm_segment")),
         "top_reasons": dg.MetadataValue.md(top("inactivity_reason", "inactive_contact_count desc")),
         "by_business_cycle": dg.MetadataValue.md(top("business_cycle")),
@@ -276,31 +314,42 @@ def _rpt_segment_reactivation_backtest(con: duckdb.DuckDBPyConnection, table: st
         from {table}
         """,
     )
+    # today's sleepers of each segment as the CLV models see them, beside last year's outcome
+    has_model = _has_columns(con, table, "current_mean_p_alive", "current_mean_p_purchase_365d")
+    model_columns = (
+        "current_inactive_customer_count, current_mean_p_alive, current_mean_p_purchase_365d"
+        if has_model
+        else "null, null, null"
+    )
     rows = _rows(
         con,
         f"""
         select rfm_segment, inactive_customer_count, reactivated_customer_count,
-            reactivation_rate, reactivation_rate_lower_95, reactivation_rate_upper_95
+            reactivation_rate, reactivation_rate_lower_95, reactivation_rate_upper_95,
+            {model_columns}
         from {table}
         where inactive_customer_count > 0
         order by reactivation_rate desc, rfm_segment
         """,
     )
+    headers = ["segment then", "sleeping customers", "came back", "rate", "95 % interval"]
+    cells = [
+        (s, fmt_int(n), fmt_int(k), fmt_pct(r), fmt_interval(lo, hi))
+        for s, n, k, r, lo, hi, *_ in rows
+    ]
+    if has_model:
+        headers += ["sleeping today", "mean P(alive) today", "P(buys within 365 d) today"]
+        cells = [
+            (*cell, fmt_int(m), fmt_pct(alive), fmt_pct(buys))
+            for cell, (*_, m, alive, buys) in zip(cells, rows, strict=True)
+        ]
     return {
         "backtest_as_of_date": dg.MetadataValue.text(str(backtest_date) if backtest_date else "–"),
         "is_outcome_window_complete": dg.MetadataValue.bool(bool(complete)),
         "sleeping_customers_then": _number(trials or 0),
         "reactivated_since": _number(successes or 0),
         "reactivation_rate": _number(successes / trials if trials else None, 4),
-        "reactivation_by_segment": dg.MetadataValue.md(
-            md_table(
-                ["segment then", "sleeping customers", "came back", "rate", "95 % interval"],
-                [
-                    (s, fmt_int(n), fmt_int(k), fmt_pct(r), fmt_interval(lo, hi))
-                    for s, n, k, r, lo, hi in rows
-                ],
-            )
-        ),
+        "reactivation_by_segment": dg.MetadataValue.md(md_table(headers, cells)),
     }
 
 

@@ -19,6 +19,13 @@ the same way, so a project without the purge marts still gets a report.
 Only aggregates are read and shown: counts, sums, rates. No query selects an email, a name or
 a contact id.
 
+CLV predictions (``predictions/customer_predictions`` joined by the marts) add, when the marts
+carry their columns and hold values: a "Predicted value at stake" headline card (P(alive) x
+12-month CLV of the sleeping customers) next to the historical revenue at stake, a chart of
+both per RFM segment in ``base``, and the models' forecast for today's sleepers beside the
+backtested reactivation rate in ``backtest``. Marts without those columns (older builds,
+hand-made test tables) or without predictions give the report as before.
+
 Sections (ids are the anchors in the page): ``headline``, ``history``, ``base``, ``rfm``,
 ``backtest``, ``funnel``, ``kpis``, ``ab_tests``, ``purge``.
 """
@@ -211,6 +218,14 @@ class _Source:
                 self.missing.append(key)
         return self._found[key]
 
+    def columns(self, table: str | None) -> set[str]:
+        """Column names of a table found by ``table()`` (empty when None)."""
+        if table is None:
+            return set()
+        return {
+            column[0] for column in self.con.execute(f"select * from {table} limit 0").description
+        }
+
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         cursor = self.con.execute(sql, list(params))
         names = [column[0] for column in cursor.description]
@@ -294,6 +309,12 @@ def _base_totals(src: _Source) -> dict[str, Any]:
     table = src.table("marts", "dim_contact_inactivity")
     if table is None:
         return {}
+    # null when the mart has no prediction column or no prediction of its snapshot date
+    predicted = (
+        "sum(predicted_value_at_stake) filter (where is_inactive)"
+        if "predicted_value_at_stake" in src.columns(table)
+        else "null"
+    )
     return src.one(
         f"""
         select
@@ -304,7 +325,8 @@ def _base_totals(src: _Source) -> dict[str, Any]:
             count(*) filter (where inactivity_status = 'at_risk') as at_risk,
             coalesce(sum(revenue_at_stake) filter (where is_inactive), 0) as revenue_at_stake,
             coalesce(sum(revenue_at_stake) filter (where inactivity_status = 'at_risk'), 0)
-                as at_risk_value
+                as at_risk_value,
+            {predicted} as predicted_value_at_stake
         from {table}
         """
     )
@@ -364,6 +386,17 @@ def _headline(src: _Source, totals: dict[str, Any], history: list[dict[str, Any]
                 "12 months of revenue of the sleeping contacts",
                 "bad",
             ),
+        ]
+        if totals.get("predicted_value_at_stake") is not None:
+            cards.append(
+                _card(
+                    "Predicted value at stake",
+                    fmt_eur(totals["predicted_value_at_stake"]),
+                    "next 12 months × P(alive), sleeping customers",
+                    "bad",
+                )
+            )
+        cards += [
             _card(
                 "At risk",
                 fmt_int(totals["at_risk"]),
@@ -403,7 +436,13 @@ def _headline(src: _Source, totals: dict[str, Any], history: list[dict[str, Any]
         "headline",
         "Headline" + (f" — as of {as_of}" if as_of else ""),
         "Sleeping = status inactive or lost (no order or click within the business cycle's "
-        "window). Revenue at stake = their revenue of the 12 months before their last activity.",
+        "window). Revenue at stake = their revenue of the 12 months before their last activity"
+        + (
+            "; predicted value at stake = what the CLV models expect them to spend in the next "
+            "12 months, weighted by the chance they are still customers."
+            if totals.get("predicted_value_at_stake") is not None
+            else "."
+        ),
         body,
     )
 
@@ -570,10 +609,60 @@ def _base(page: _Page, src: _Source) -> Section:
         largest = max([r["contacts"] for r in reasons] + [1])
         fig.update_xaxes(range=[0, largest * 1.35], **_count_ticks(largest))
         charts.append(page.chart("reasons", fig, "Sleeping contacts by reason · value at stake"))
+        if "predicted_value_at_stake" in src.columns(summary):
+            charts += _value_at_stake_by_segment(page, src, summary)
     else:
         charts.append(_missing("marts.rpt_inactive_contacts_summary"))
     body = f'<div class="grid2">{"".join(f"<div>{c}</div>" for c in charts)}</div>'
     return Section("base", title, caption, body, sum("data-chart" in c for c in charts))
+
+
+def _value_at_stake_by_segment(page: _Page, src: _Source, summary: str) -> list[str]:
+    """Historical revenue at stake beside predicted value at stake (P(alive) x 12-month CLV)
+    per RFM segment of the sleeping contacts; nothing when no prediction is in the mart."""
+    rows = src.rows(
+        f"""
+        select dimension_value as segment, inactive_contact_count as contacts,
+            revenue_at_stake, predicted_value_at_stake, mean_p_alive
+        from {summary}
+        where dimension = 'rfm_segment' and dimension_value <> 'never_purchased'
+        """
+    )
+    if not rows or all(row["predicted_value_at_stake"] is None for row in rows):
+        return []
+    order = {segment: index for index, segment in enumerate(SEGMENT_ORDER)}
+    rows.sort(key=lambda row: order.get(row["segment"], len(order)), reverse=True)
+    labels = [_label(row["segment"]) for row in rows]
+    fig = go.Figure()
+    for measure, name, color in (
+        ("revenue_at_stake", "last 12 months (revenue at stake)", MUTED),
+        ("predicted_value_at_stake", "next 12 months (P(alive) × CLV)", BAD),
+    ):
+        fig.add_trace(
+            go.Bar(
+                orientation="h",
+                name=name,
+                y=labels,
+                x=[_f(row[measure]) for row in rows],
+                marker={"color": color},
+                customdata=[
+                    [fmt_int(row["contacts"]), fmt_float(row["mean_p_alive"], 2)] for row in rows
+                ],
+                hovertemplate=(
+                    "%{y}: %{x:,.0f} €<br>%{customdata[0]} sleeping, mean P(alive) "
+                    "%{customdata[1]}<extra></extra>"
+                ),
+            )
+        )
+    _layout(fig, height=max(300, 48 * len(rows) + 110), barmode="group")
+    fig.update_xaxes(tickformat="~s", title="€", rangemode="tozero")
+    return [
+        page.chart(
+            "value_at_stake",
+            fig,
+            "Sleeping customers per segment: revenue at stake vs predicted value at stake",
+        )
+    ]
 
 
 def _cell_label(cell: dict[str, Any] | None) -> str:
@@ -680,11 +769,15 @@ def _backtest(page: _Page, src: _Source) -> Section:
         return Section(
             "backtest", title, caption, _missing("marts.rpt_segment_reactivation_backtest")
         )
+    model_columns = ("current_inactive_customer_count", "current_mean_p_alive")
+    model_columns += ("current_mean_p_purchase_365d",)
+    has_model = set(model_columns) <= src.columns(table)
     rows = src.rows(
         f"""
         select rfm_segment, backtest_as_of_date, inactive_customer_count,
             reactivated_customer_count, reactivation_rate, reactivation_rate_lower_95,
-            reactivation_rate_upper_95, is_outcome_window_complete
+            reactivation_rate_upper_95, is_outcome_window_complete,
+            {", ".join(model_columns) if has_model else "null as current_mean_p_alive"}
         from {table}
         where inactive_customer_count > 0
         order by reactivation_rate
@@ -723,11 +816,60 @@ def _backtest(page: _Page, src: _Source) -> Section:
                 "width": 5,
             },
             hovertemplate="%{y} came back: %{x:.1%}<extra></extra>",
+            name="backtest: came back within the outcome window",
         )
     )
-    _layout(fig, height=max(260, 42 * len(rows) + 90))
+    predicted = has_model and any(r["current_mean_p_alive"] is not None for r in rows)
+    table_html = ""
+    if predicted:
+        labels = list(fig.data[0].y)
+        for measure, name, symbol in (
+            ("current_mean_p_purchase_365d", "model today: P(buys within 365 days)", "diamond"),
+            ("current_mean_p_alive", "model today: mean P(alive)", "circle-open"),
+        ):
+            fig.add_trace(
+                go.Scatter(
+                    x=[_f(r[measure]) for r in rows],
+                    y=labels,
+                    mode="markers",
+                    name=name,
+                    marker={"symbol": symbol, "size": 11, "color": ACCENT, "line": {"width": 2}},
+                    hovertemplate="%{y}: " + name + " %{x:.1%}<extra></extra>",
+                )
+            )
+        caption += (
+            " Markers: what the CLV models (MBG/NBD) forecast for the customers sleeping today in "
+            "the same segment — their mean probability of buying within 365 days (the like-for-"
+            "like forecast of the bar) and their mean P(alive), which is higher by construction "
+            "(alive does not mean buying within the year). Different people and dates: the bar "
+            "is last year's sleepers, the markers are today's."
+        )
+        table_html = _table(
+            [
+                "segment",
+                "backtest: came back (n)",
+                "95 % interval",
+                "sleeping today",
+                "P(buys within 365 d) today",
+                "mean P(alive) today",
+            ],
+            [
+                (
+                    html.escape(_label(r["rfm_segment"])),
+                    f"{fmt_pct(r['reactivation_rate'])} ({fmt_int(r['inactive_customer_count'])})",
+                    f"[{fmt_pct(r['reactivation_rate_lower_95'])}, "
+                    f"{fmt_pct(r['reactivation_rate_upper_95'])}]",
+                    fmt_int(r["current_inactive_customer_count"]),
+                    fmt_pct(r["current_mean_p_purchase_365d"]),
+                    fmt_pct(r["current_mean_p_alive"]),
+                )
+                for r in reversed(rows)
+            ],
+        )
+    _layout(fig, height=max(260, 42 * len(rows) + 90), showlegend=predicted)
     fig.update_xaxes(tickformat=".0%", range=[0, 1.02], title="reactivation rate")
-    return Section("backtest", title, caption, page.chart("backtest", fig), 1)
+    body = page.chart("backtest", fig) + table_html
+    return Section("backtest", title, caption, body, 1)
 
 
 def _funnel(page: _Page, src: _Source) -> Section:
@@ -1263,6 +1405,8 @@ def render(
             ),
             "revenue_at_stake": float(totals["revenue_at_stake"]),
         }
+        if totals.get("predicted_value_at_stake") is not None:
+            headline["predicted_value_at_stake"] = float(totals["predicted_value_at_stake"])
     result = ReportResult(
         path=Path(),
         latest_path=Path(),

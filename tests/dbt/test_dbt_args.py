@@ -69,3 +69,13 @@ def test_every_dbt_var_can_be_overridden_from_the_run_config():
 
     assert fields - dbt_vars == set(), "fields of DbtRunConfig that are not dbt vars"
     assert dbt_vars - fields == set(), "dbt vars missing from DbtRunConfig"
+
+
+def test_the_target_is_passed_when_given():
+    assert build_dbt_args(DbtRunConfig(), target="spark") == [
+        "build",
+        "--target",
+        "spark",
+        "--indirect-selection",
+        "cautious",
+    ]

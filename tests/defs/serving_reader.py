@@ -1,7 +1,7 @@
 """A BI-like reader of the serving database, run as a separate process by the tests.
 
     python tests/defs/serving_reader.py <serving db> --duration 5 --output result.json
-        [--schema marts] [--marker-column batch] [--ready-file path]
+        [--schema marts] [--marker-column batch] [--ready-file path] [--stop-file path]
 
 For ``--duration`` seconds it opens the serving file read-only, runs ONE query and closes it,
 again and again, the way a BI tool that reconnects would. Each query counts the rows of every
@@ -94,6 +94,7 @@ def run(
     schema: str = "marts",
     marker: str | None = None,
     ready_file: Path | None = None,
+    stop_file: Path | None = None,
 ) -> dict:
     result: dict = {
         "queries": 0,
@@ -112,7 +113,7 @@ def run(
     result["snapshot_version"], _ = check(snapshot, "snapshot", schema, marker)
     if ready_file:
         ready_file.write_text("ready")
-    while time.monotonic() - started < duration:
+    while time.monotonic() - started < duration and not (stop_file and stop_file.exists()):
         t0 = time.monotonic()
         try:
             con = duckdb.connect(str(db), read_only=True)
@@ -153,8 +154,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--schema", default="marts")
     parser.add_argument("--marker-column")
     parser.add_argument("--ready-file", type=Path)
+    parser.add_argument("--stop-file", type=Path, help="stop early once this file exists")
     args = parser.parse_args(argv)
-    result = run(args.db, args.duration, args.schema, args.marker_column, args.ready_file)
+    result = run(
+        args.db, args.duration, args.schema, args.marker_column, args.ready_file, args.stop_file
+    )
     args.output.write_text(json.dumps(result, indent=2, default=str))
     return 0
 

@@ -14,6 +14,7 @@ is never parsed at import time: ``make manifest`` (``dbt parse``) writes it, and
 """
 
 import json
+import os
 import shutil
 import sys
 from collections.abc import Iterator, Mapping
@@ -26,7 +27,7 @@ import duckdb
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
 from dagster_project import settings
-from dagster_project.lib import mart_metadata
+from dagster_project.lib import mart_metadata, spark_raw
 
 # One writer at a time on the DuckDB file (STACK.md trap 3): the same pool as ingestion.
 POOL = "duckdb_writer"
@@ -92,14 +93,32 @@ class DbtRunConfig(dg.Config):
     handoff_window_days: int | None = None
     handoff_score_threshold: int | None = None
     handoff_lookback_days: int | None = None
+    # audiences (who to wake, channel, hold-out, budget)
+    audience_target_statuses: list[str] | None = None
+    audience_cheapest_channel_statuses: list[str] | None = None
+    audience_low_probability_threshold: float | None = None
+    reactivation_sequence_steps: int | None = None
+    audience_running_sequence_days: int | None = None
+    audience_sequence_restart_days: int | None = None
+    audience_holdout_share: float | None = None
+    audience_holdout_salt: str | None = None
+    audience_variants: list[str] | None = None
+    audience_variant_salt: str | None = None
+    audience_daily_budget: float | None = None  # EUR per day; None here = the project default
+    # complementary categories (association rules)
+    association_lookback_days: int | None = None
+    association_min_support: float | None = None
+    association_min_confidence: float | None = None
+    association_min_lift: float | None = None
 
 
 # Run-config fields that are dbt flags, not vars.
 _FLAG_FIELDS = frozenset({"full_refresh"})
 
 
-def build_dbt_args(config: DbtRunConfig) -> list[str]:
-    """The dbt CLI arguments of one run: ``build``, then ``--vars`` with only the vars set."""
+def build_dbt_args(config: DbtRunConfig, target: str | None = None) -> list[str]:
+    """The dbt CLI arguments of one run: ``build``, then ``--vars`` with only the vars set, then
+    ``--target`` when a profile target is given (None: the profile's default, duckdb)."""
     overrides = {
         name: value
         for name, value in config.model_dump().items()
@@ -112,6 +131,8 @@ def build_dbt_args(config: DbtRunConfig) -> list[str]:
         args += ["--vars", json.dumps(overrides, sort_keys=True)]
     if config.full_refresh:
         args.append("--full-refresh")
+    if target:
+        args += ["--target", target]
     # a subset run (e.g. only the marts) must not run tests on models it didn't build
     return [*args, "--indirect-selection", "cautious"]
 
@@ -203,11 +224,30 @@ def _with_mart_row_counts(
     pool=POOL,
 )
 def reveil_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtRunConfig):
-    """``dbt build`` of the selected models, seeds and tests (tests become asset checks)."""
+    """``dbt build`` of the selected models, seeds and tests (tests become asset checks).
+
+    The dbt target is read when the run starts (``REVEIL_DBT_TARGET``, default ``duckdb``). On
+    ``spark`` the dbt sources (raw tables, optional tables of Python assets) are first exported
+    from the DuckDB warehouse to the Parquet folders the Spark run reads (``lib/spark_raw``),
+    and the marts' row counts, read from DuckDB, are left out.
+    """
     settings.export_warehouse_env()
-    invocation = dbt.cli(build_dbt_args(config), context=context, raise_on_error=False)
+    target = spark_raw.dbt_target()
+    on_spark = spark_raw.is_spark_target(target)
+    if on_spark:
+        written = spark_raw.export_for_spark(manifest_path=dbt_project.manifest_path)
+        os.environ.update(spark_raw.dbt_env(written))
+        context.log.info(f"dbt sources exported for Spark to {spark_raw.spark_dir()}: {written}")
+    invocation = dbt.cli(
+        build_dbt_args(config, target=target), context=context, raise_on_error=False
+    )
     events = list(invocation.stream())
-    yield from _with_mart_row_counts(events, context.assets_def.keys_by_output_name, context.log)
+    if on_spark:
+        yield from events
+    else:
+        yield from _with_mart_row_counts(
+            events, context.assets_def.keys_by_output_name, context.log
+        )
     error = invocation.get_error()
     if error is not None:
         raise error

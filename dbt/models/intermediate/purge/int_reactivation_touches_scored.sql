@@ -43,7 +43,8 @@ touch_windows as (
         reactivation_step,
         channel,
         touched_at,
-        {{ dbt.dateadd('day', var('handoff_window_days'), 'touched_at') }} as window_end_at,
+        {{ reveil_add_days_to_timestamp('touched_at', var('handoff_window_days')) }}
+            as window_end_at,
         lead(touched_at) over (
             partition by contact_id
             order by touched_at, touch_id

@@ -43,8 +43,8 @@ candidates as (
         on
             orders.contact_id = touches.contact_id
             and orders.ordered_at > touches.touched_at
-            and orders.ordered_at <= {{ dbt.dateadd(
-                'day', var('attribution_window_days'), 'touches.touched_at'
+            and orders.ordered_at <= {{ reveil_add_days_to_timestamp(
+                'touches.touched_at', var('attribution_window_days')
             ) }}
 
     where

@@ -29,7 +29,6 @@
     int_contact_channels_ranked (preferred, email_inactive or cheapest).
 #}
 {%- set suppressed_relation = source('audiences', 'suppressed_contacts') -%}
-{%- set predictions_relation = source('clv', 'customer_predictions') -%}
 with
 
 inactivity as (
@@ -73,18 +72,6 @@ suppressed as (
     {{ reveil_optional_relation(
         suppressed_relation,
         "select cast(null as " ~ dbt.type_string() ~ ") as contact_id"
-        ~ " from (select 1 as placeholder) as no_rows where 1 = 0"
-    ) }}
-
-),
-
-predictions as (
-
-    {{ reveil_optional_relation(
-        predictions_relation,
-        "select cast(null as " ~ dbt.type_string() ~ ") as contact_id, "
-        ~ "cast(null as " ~ dbt.type_float() ~ ") as p_alive, "
-        ~ "cast(null as " ~ dbt.type_float() ~ ") as clv_12m"
         ~ " from (select 1 as placeholder) as no_rows where 1 = 0"
     ) }}
 
@@ -137,9 +124,10 @@ joined as (
         coalesce(backtest.reactivation_rate, overall_rate.reactivation_rate, 0)
             as segment_reactivation_rate,
         inactivity.revenue_at_stake,
-        predictions.contact_id is not null as has_clv_prediction,
-        predictions.p_alive,
-        predictions.clv_12m,
+        inactivity.p_alive is not null
+        and inactivity.clv_12m is not null as has_clv_prediction,
+        inactivity.p_alive,
+        inactivity.clv_12m,
         channels.best_channel,
         channels.best_channel_cost,
         channels.best_channel_reason,
@@ -167,9 +155,6 @@ joined as (
 
     left join suppressed_contacts
         on inactivity.contact_id = suppressed_contacts.contact_id
-
-    left join predictions
-        on inactivity.contact_id = predictions.contact_id
 
 ),
 

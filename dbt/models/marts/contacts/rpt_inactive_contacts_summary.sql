@@ -4,6 +4,10 @@
     dimension = 'overall' holds the total (dimension_value 'all'). BI tools filter on one
     dimension and chart dimension_value; sort on dimension_value_order where it matters
     (tenure bands). Missing values are reported as 'unknown'.
+    Next to the historical revenue at stake, the predicted value at stake: the sum of
+    dim_contact_inactivity.predicted_value_at_stake (P(alive) x 12-month CLV of each sleeping
+    customer), with the number of sleeping customers the models scored and their mean P(alive);
+    null when no prediction exists for the snapshot date.
 #}
 {%- set dimensions = [
     'inactivity_status',
@@ -42,7 +46,10 @@ grouped as (
         0 as dimension_value_order,
         count(*) as inactive_contact_count,
         sum(revenue_at_stake) as revenue_at_stake,
-        sum(lifetime_revenue) as lifetime_revenue
+        sum(lifetime_revenue) as lifetime_revenue,
+        sum(predicted_value_at_stake) as predicted_value_at_stake,
+        count(p_alive) as scored_customer_count,
+        avg(p_alive) as mean_p_alive
 
     from contacts
     {% for dimension in dimensions %}
@@ -55,7 +62,10 @@ grouped as (
             as dimension_value_order,
         count(*) as inactive_contact_count,
         sum(revenue_at_stake) as revenue_at_stake,
-        sum(lifetime_revenue) as lifetime_revenue
+        sum(lifetime_revenue) as lifetime_revenue,
+        sum(predicted_value_at_stake) as predicted_value_at_stake,
+        count(p_alive) as scored_customer_count,
+        avg(p_alive) as mean_p_alive
 
     from contacts
 
@@ -78,7 +88,10 @@ final as (
         {{ safe_ratio('grouped.inactive_contact_count', 'totals.inactive_contact_count') }}
             as share_of_inactive_contacts,
         {{ safe_ratio('grouped.revenue_at_stake', 'totals.revenue_at_stake') }}
-            as share_of_revenue_at_stake
+            as share_of_revenue_at_stake,
+        grouped.predicted_value_at_stake,
+        grouped.scored_customer_count,
+        grouped.mean_p_alive
 
     from grouped
 

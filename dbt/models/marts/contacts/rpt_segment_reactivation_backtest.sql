@@ -4,6 +4,15 @@
     their RFM segment then, both computed only from data up to that date. A customer is
     reactivated when it completed an order within backtest_outcome_days after that date
     (and by the current as_of_date). One row per segment of rfm_segment_map, even empty.
+
+    Next to it, what the CLV models say today: the customers sleeping at the current
+    as_of_date in each (current) segment, their mean P(alive) and their mean probability of
+    at least one purchase in the next 365 days (dim_contact_inactivity, MBG/NBD). Different
+    people and a different date: the backtest rate is what happened to last year's sleepers
+    of a segment, the model's numbers are forecasts for today's sleepers of the same segment.
+    current_mean_p_purchase_365d is the like-for-like forecast of reactivation_rate (with the
+    default 365-day outcome window); current_mean_p_alive is higher by construction (alive
+    does not mean buying within the year).
 #}
 with
 
@@ -38,6 +47,12 @@ segment_map as (
 segments as (
 
     select distinct rfm_segment from segment_map
+
+),
+
+current_contacts as (
+
+    select * from {{ ref('dim_contact_inactivity') }}
 
 ),
 
@@ -102,6 +117,24 @@ counted as (
 
 ),
 
+current_predictions as (
+
+    select
+        rfm_segment,
+        count(*) as current_inactive_customer_count,
+        avg(p_alive) as current_mean_p_alive,
+        avg(p_purchase_365d) as current_mean_p_purchase_365d
+
+    from current_contacts
+
+    where
+        is_inactive
+        and completed_order_count > 0
+
+    group by rfm_segment
+
+),
+
 final as (
 
     select
@@ -119,11 +152,18 @@ final as (
         ) }} as reactivation_rate_lower_95,
         {{ wilson_bound(
             'counted.reactivated_customer_count', 'counted.inactive_customer_count', 'upper'
-        ) }} as reactivation_rate_upper_95
+        ) }} as reactivation_rate_upper_95,
+        coalesce(current_predictions.current_inactive_customer_count, 0)
+            as current_inactive_customer_count,
+        current_predictions.current_mean_p_alive,
+        current_predictions.current_mean_p_purchase_365d
 
     from counted
 
     cross join outcome_window
+
+    left join current_predictions
+        on counted.rfm_segment = current_predictions.rfm_segment
 
 )
 

@@ -127,9 +127,14 @@ labelled as (
             as last_touch_date,
         case when matches_sunset_silent then sequence_touch_count else touch_count end
             as touch_count,
+        -- a double on every adapter (Spark would divide by 7.0 in decimal)
         round(
-            case when matches_sunset_silent then sequence_days_spanned else touch_days_spanned end
-            / 7.0,
+            cast(
+                case
+                    when matches_sunset_silent then sequence_days_spanned
+                    else touch_days_spanned
+                end as double
+            ) / 7,
             1
         ) as weeks_spanned,
         last_engagement_date,

@@ -53,6 +53,9 @@ aggregated as (
         {{ reveil_count_if('is_delivered') }} as delivered_count,
         {{ reveil_count_if('is_human_opened') }} as human_open_count,
         {{ reveil_count_if('is_clicked') }} as click_count,
+        -- touches opened by a person or clicked: a click proves a human open even when the
+        -- open itself was masked by a privacy proxy (Apple MPP)
+        {{ reveil_count_if('is_human_opened or is_clicked') }} as engaged_count,
         {{ reveil_count_if('is_bounced') }} as bounce_count,
         {{ reveil_count_if('is_unsubscribed') }} as unsubscribe_count,
         {{ reveil_count_if('is_complained') }} as complaint_count,
@@ -100,7 +103,7 @@ final as (
         {{ safe_ratio('delivered_count', 'sent_count') }} as delivery_rate,
         {{ safe_ratio('human_open_count', 'delivered_count') }} as human_open_rate,
         {{ safe_ratio('click_count', 'delivered_count') }} as click_rate,
-        {{ safe_ratio('click_count', 'human_open_count') }} as click_to_open_rate,
+        {{ safe_ratio('click_count', 'engaged_count') }} as click_to_open_rate,
         {{ safe_ratio('bounce_count', 'sent_count') }} as bounce_rate,
         {{ safe_ratio('unsubscribe_count', 'delivered_count') }} as unsubscribe_rate,
         {{ safe_ratio('complaint_count', 'delivered_count') }} as complaint_rate,

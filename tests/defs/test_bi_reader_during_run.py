@@ -1,0 +1,79 @@
+"""A BI reader querying the serving database in a loop during a full pipeline run.
+
+Real processes: the pipeline is ``python -m dagster_project.cli run`` (what ``make run``
+does), the reader is ``tests/defs/serving_reader.py``. The reader must never error (no lock
+error, no torn file) and never see two publications mixed in one query; the pipeline must
+never fail because of the reader.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from dagster_project.generate import generate, generate_day
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+READER = ROOT / "tests" / "defs" / "serving_reader.py"
+
+
+def _pipeline(env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "dagster_project.cli", "run", "--no-demo"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+
+
+def test_reader_during_a_full_pipeline_run(tmp_path, reveil_env):
+    env = {**os.environ, "REVEIL_LOG_LEVEL": "WARNING", "DAGSTER_HOME": str(tmp_path / "dh")}
+    (tmp_path / "dh").mkdir()
+    landing = reveil_env / "landing"
+    yesterday = datetime.now(UTC).date() - timedelta(days=2)
+    generate(landing, contacts=400, seed=11, as_of=yesterday)
+
+    first = _pipeline(env)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    served = reveil_env / "serving" / "reveil.duckdb"
+    assert served.exists()
+
+    # a new day of data, so the second run publishes a new version while the reader reads
+    generate_day(landing, yesterday + timedelta(days=1), contacts=400, seed=11, as_of=yesterday)
+    out, ready, stop = tmp_path / "reader.json", tmp_path / "ready", tmp_path / "stop"
+    reader = subprocess.Popen(
+        [sys.executable, str(READER), str(served), "--duration", "900", "--output", str(out),
+         "--ready-file", str(ready), "--stop-file", str(stop)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        for _ in range(300):
+            if ready.exists() or reader.poll() is not None:
+                break
+            __import__("time").sleep(0.1)
+        second = _pipeline(env)
+        __import__("time").sleep(1.0)  # a few more queries on the new version
+    finally:
+        stop.write_text("stop")
+        _, stderr = reader.communicate(timeout=60)
+    assert reader.returncode == 0, stderr.decode()[-2000:]
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert result["errors"] == []
+    assert result["mixed"] == []
+    assert result["snapshot_errors"] == [] and result["snapshot_changed"] == []
+    assert result["queries"] > 10
+    assert len(result["versions_seen"]) >= 2  # it saw the publication of the second run
