@@ -8,18 +8,32 @@ import pytest
 import yaml
 
 from dagster_project import settings
-from dagster_project.defs.dbt import DbtRunConfig, build_dbt_args
+from dagster_project.defs.dbt import _FLAG_FIELDS, DbtRunConfig, build_dbt_args
 
 
 def test_defaults_build_everything_without_vars():
-    assert build_dbt_args(DbtRunConfig()) == ["build", "--indirect-selection", "cautious"]
+    assert build_dbt_args(DbtRunConfig()) == [
+        "build",
+        "--exclude",
+        "resource_type:unit_test",
+        "--indirect-selection",
+        "cautious",
+    ]
+
+
+def test_unit_tests_run_only_when_asked():
+    assert build_dbt_args(DbtRunConfig(unit_tests=True)) == [
+        "build",
+        "--indirect-selection",
+        "cautious",
+    ]
 
 
 def test_only_the_vars_that_were_set_are_passed():
     args = build_dbt_args(DbtRunConfig(attribution_window_days=7, as_of_date="2024-06-30"))
 
     assert args[:2] == ["build", "--vars"]
-    assert args[3:] == ["--indirect-selection", "cautious"]
+    assert args[3:] == ["--exclude", "resource_type:unit_test", "--indirect-selection", "cautious"]
     assert json.loads(args[2]) == {"attribution_window_days": 7, "as_of_date": "2024-06-30"}
 
 
@@ -48,7 +62,7 @@ def test_a_zero_override_is_still_passed():
 
 
 def test_full_refresh_is_a_flag_not_a_var():
-    assert build_dbt_args(DbtRunConfig(full_refresh=True)) == [
+    assert build_dbt_args(DbtRunConfig(full_refresh=True, unit_tests=True)) == [
         "build",
         "--full-refresh",
         "--indirect-selection",
@@ -65,14 +79,14 @@ def test_every_dbt_var_can_be_overridden_from_the_run_config():
     """DbtRunConfig has one field per var of dbt_project.yml, and no field dbt ignores."""
     project = yaml.safe_load((settings.DBT_PROJECT_DIR / "dbt_project.yml").read_text())
     dbt_vars = set(project["vars"])
-    fields = set(DbtRunConfig.model_fields) - {"full_refresh"}
+    fields = set(DbtRunConfig.model_fields) - _FLAG_FIELDS
 
     assert fields - dbt_vars == set(), "fields of DbtRunConfig that are not dbt vars"
     assert dbt_vars - fields == set(), "dbt vars missing from DbtRunConfig"
 
 
 def test_the_target_is_passed_when_given():
-    assert build_dbt_args(DbtRunConfig(), target="spark") == [
+    assert build_dbt_args(DbtRunConfig(unit_tests=True), target="spark") == [
         "build",
         "--target",
         "spark",

@@ -39,7 +39,9 @@ def built(tmp_path_factory):
         result = dg.materialize(
             [reveil_dbt_models],
             resources={"dbt": dbt_resource},
-            run_config=dg.RunConfig(ops={"reveil_dbt_models": DbtRunConfig(as_of_date=AS_OF_DATE)}),
+            run_config=dg.RunConfig(
+                ops={"reveil_dbt_models": DbtRunConfig(as_of_date=AS_OF_DATE, unit_tests=True)}
+            ),
             raise_on_error=False,
         )
         with duckdb.connect(str(warehouse), read_only=True) as con:

@@ -152,7 +152,8 @@ def _ingest_demo(root: Path) -> Path:
 
 
 def _dbt_command(target: str) -> list[str]:
-    args = build_dbt_args(DbtRunConfig(as_of_date=AS_OF_DATE), target=target)
+    # unit_tests=True: no exclusion from build_dbt_args; SELECTION excludes all tests itself
+    args = build_dbt_args(DbtRunConfig(as_of_date=AS_OF_DATE, unit_tests=True), target=target)
     return [dbt_executable(), *args, *SELECTION, "--profiles-dir", ".", "--project-dir", "."]
 
 
