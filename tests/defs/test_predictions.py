@@ -469,3 +469,68 @@ def test_mart_metadata_shows_predicted_value_at_stake():
     assert "mean P(alive) today" in table
     assert "| at_risk | 10 | 6 | 60.0 % | [31.3, 83.2] % | 2 | 50.0 % | 35.0 % |" in table
     con.close()
+
+
+# --- the marts on generated data, through Dagster (issue #3's integration checks) --------------
+
+CORE_MARTS = (
+    "dim_contact_inactivity",
+    "dim_customer_rfm",
+    "rpt_inactive_contacts_summary",
+    "rpt_segment_reactivation_backtest",
+    "rpt_reactivation_kpis",
+    "purge_candidates",
+)
+
+
+def test_core_marts_are_not_empty(built):
+    _, con = built
+    for mart in CORE_MARTS:
+        assert con.execute(f"select count(*) from marts.{mart}").fetchone()[0] > 0, mart
+
+
+def test_every_rate_of_every_mart_is_within_0_and_1(built):
+    _, con = built
+    columns = con.execute(
+        """
+        select table_name, column_name from duckdb_columns()
+        where schema_name = 'marts' and data_type in ('DOUBLE', 'FLOAT')
+            or (schema_name = 'marts' and data_type like 'DECIMAL%')
+        """
+    ).fetchall()
+    rates = [
+        (table, column)
+        for table, column in columns
+        if (column.endswith(("_rate", "_share", "_lower_95", "_upper_95")) or column == "p_alive")
+        and "difference" not in column
+    ]
+    assert len(rates) > 10
+    for table, column in rates:
+        low, high = con.execute(f"select min({column}), max({column}) from marts.{table}").fetchone()
+        if low is not None:
+            assert 0 <= low and high <= 1, (table, column, low, high)
+
+
+def test_rfm_monetary_reconciles_with_completed_order_revenue(built):
+    _, con = built
+    monetary = con.execute("select sum(monetary) from marts.dim_customer_rfm").fetchone()[0]
+    revenue = con.execute(
+        """
+        select sum(amount) from raw.orders
+        where lower(trim(status)) = 'completed' and cast(ordered_at as date) <= ?
+            and contact_id in (select contact_id from raw.contacts)
+        """,
+        [AS_OF],
+    ).fetchone()[0]
+    assert float(monetary) == pytest.approx(float(revenue), rel=1e-9)
+
+
+def test_each_contact_exactly_once_in_the_inactivity_mart(built):
+    _, con = built
+    rows, distinct = con.execute(
+        "select count(*), count(distinct contact_id) from marts.dim_contact_inactivity"
+    ).fetchone()
+    contacts = con.execute(
+        "select count(*) from raw.contacts where cast(created_at as date) <= ?", [AS_OF]
+    ).fetchone()[0]
+    assert rows == distinct == contacts
