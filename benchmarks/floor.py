@@ -28,8 +28,9 @@ with last_orders as (
 ), last_events as (
     select contact_id,
            max(occurred_at) filter (where event_type = 'click') as last_click_at,
-           max(occurred_at) filter (where event_type = 'open' and not coalesce(is_machine_open, false))
-               as last_human_open_at,
+           max(occurred_at) filter (
+               where event_type = 'open' and not coalesce(is_machine_open, false)
+           ) as last_human_open_at,
            max(occurred_at) filter (where event_type = 'hard_bounce') as last_hard_bounce_at,
            count(*) filter (where event_type = 'spam_complaint') as complaints
     from events group by contact_id

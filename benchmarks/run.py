@@ -83,7 +83,9 @@ def measured(name: str, cmd: list[str], env: dict, log: Path, keep_samples=False
         thread.join()
     seconds = time.perf_counter() - started
     peak = max((rss for _, rss in samples), default=0.0)
-    m = Measure(name, round(seconds, 2), round(peak, 1), code, samples=samples if keep_samples else [])
+    m = Measure(
+        name, round(seconds, 2), round(peak, 1), code, samples=samples if keep_samples else []
+    )
     status = "ok" if code == 0 else f"FAILED (exit {code}, see {log})"
     sys.stderr.write(f"  {name:<22}{seconds:>9.1f} s {peak:>9.0f} MB  {status}\n")
     return m
@@ -234,10 +236,28 @@ def main(argv: list[str] | None = None) -> int:
     sys.stderr.write(f"benchmark {args.scale}: {contacts:,} contacts into {data}\n")
 
     if not (landing / "contacts").exists():
-        measures.append(measured("generate", [
-            PYTHON, "-m", "dagster_project.generate", "--contacts", str(contacts),
-            "--seed", str(args.seed), "--out", str(landing), "--format", "parquet",
-            "--as-of", as_of.isoformat()], env, logs / "generate.log"))
+        measures.append(
+            measured(
+                "generate",
+                [
+                    PYTHON,
+                    "-m",
+                    "dagster_project.generate",
+                    "--contacts",
+                    str(contacts),
+                    "--seed",
+                    str(args.seed),
+                    "--out",
+                    str(landing),
+                    "--format",
+                    "parquet",
+                    "--as-of",
+                    as_of.isoformat(),
+                ],
+                env,
+                logs / "generate.log",
+            )
+        )
     else:
         notes.append("generate: data already present, not regenerated (use --fresh)")
 
@@ -245,38 +265,74 @@ def main(argv: list[str] | None = None) -> int:
     for leftover in ("warehouse", "serving", "exports", "reports"):
         shutil.rmtree(data / leftover, ignore_errors=True)
     since = time.time()
-    full = measured("pipeline (full, Dagster)", [
-        PYTHON, "-m", "dagster_project.cli", "run", "--no-demo"], env, logs / "pipeline.log",
-        keep_samples=True)
+    full = measured(
+        "pipeline (full, Dagster)",
+        [PYTHON, "-m", "dagster_project.cli", "run", "--no-demo"],
+        env,
+        logs / "pipeline.log",
+        keep_samples=True,
+    )
     full.detail["stages"] = step_breakdown(env, since, full.samples)
     measures.append(full)
 
     if "incremental" not in args.skip and full.returncode == 0:
-        measures.append(measured("generate one day", [
-            PYTHON, "-m", "dagster_project.generate", "--contacts", str(contacts),
-            "--seed", str(args.seed), "--out", str(landing), "--format", "parquet",
-            "--as-of", as_of.isoformat(), "--day", day.isoformat()],
-            env, logs / "generate_day.log"))
+        measures.append(
+            measured(
+                "generate one day",
+                [
+                    PYTHON,
+                    "-m",
+                    "dagster_project.generate",
+                    "--contacts",
+                    str(contacts),
+                    "--seed",
+                    str(args.seed),
+                    "--out",
+                    str(landing),
+                    "--format",
+                    "parquet",
+                    "--as-of",
+                    as_of.isoformat(),
+                    "--day",
+                    day.isoformat(),
+                ],
+                env,
+                logs / "generate_day.log",
+            )
+        )
         since = time.time()
-        inc = measured("pipeline (one more day)", [
-            PYTHON, "-m", "dagster_project.cli", "run", "--no-demo"], env,
-            logs / "incremental.log", keep_samples=True)
+        inc = measured(
+            "pipeline (one more day)",
+            [PYTHON, "-m", "dagster_project.cli", "run", "--no-demo"],
+            env,
+            logs / "incremental.log",
+            keep_samples=True,
+        )
         inc.detail["stages"] = step_breakdown(env, since, inc.samples)
         measures.append(inc)
 
     floor = None
     if "floor" not in args.skip:
-        floor = measured("sql floor (DuckDB script)", [
-            PYTHON, "-m", "benchmarks.floor", "--landing", str(landing)], env, logs / "floor.log")
+        floor = measured(
+            "sql floor (DuckDB script)",
+            [PYTHON, "-m", "benchmarks.floor", "--landing", str(landing)],
+            env,
+            logs / "floor.log",
+        )
         measures.append(floor)
     pandas = None
     if "pandas" not in args.skip:
-        pandas = measured("pandas baseline", [
-            PYTHON, "-m", "benchmarks.pandas_baseline", "--landing", str(landing)], env,
-            logs / "pandas.log")
+        pandas = measured(
+            "pandas baseline",
+            [PYTHON, "-m", "benchmarks.pandas_baseline", "--landing", str(landing)],
+            env,
+            logs / "pandas.log",
+        )
         measures.append(pandas)
         if pandas.returncode != 0:
-            notes.append(f"pandas baseline failed (exit {pandas.returncode}): see {logs}/pandas.log")
+            notes.append(
+                f"pandas baseline failed (exit {pandas.returncode}): see {logs}/pandas.log"
+            )
 
     rows = {}
     warehouse = data / "warehouse" / "reveil.duckdb"

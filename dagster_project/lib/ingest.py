@@ -298,9 +298,8 @@ def _file_select(
         user = mapping.source_column(column.name)
         if user is None or user not in available:
             if column.name in mapping.defaults:
-                selects.append(
-                    f"cast({lit(mapping.defaults[column.name])} as {column.type}) as {q(column.name)}"
-                )
+                default = lit(mapping.defaults[column.name])
+                selects.append(f"cast({default} as {column.type}) as {q(column.name)}")
                 continue
             if column.required:
                 mapped = f" (mapped from {user!r})" if user != column.name else ""
@@ -414,9 +413,11 @@ def stage_source(
         folder = landing_dir / mapping.folder
         wanted = f" matching {mapping.pattern!r}" if mapping.pattern else ""
         raise LandingFileError(
-            folder, f"no landing file{wanted} for source {source.name!r}, and none was ever "
+            folder,
+            f"no landing file{wanted} for source {source.name!r}, and none was ever "
             "loaded: drop the export there (or point REVEIL_LANDING_DIR / the mapping's "
-            "`folder:` at it)")
+            "`folder:` at it)",
+        )
     con.execute("set preserve_insertion_order = true")  # row_number() = line order
     try:
         for path in files:

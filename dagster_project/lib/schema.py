@@ -154,7 +154,8 @@ EMAIL_EVENTS = Source(
             "event_type",
             "VARCHAR",
             description=(
-                "sent, delivered, open, click, soft_bounce, hard_bounce, unsubscribe or spam_complaint."
+                "sent, delivered, open, click, soft_bounce, hard_bounce, unsubscribe or "
+                "spam_complaint."
             ),
         ),
         C("occurred_at", "TIMESTAMP", description="When the event happened (UTC)."),

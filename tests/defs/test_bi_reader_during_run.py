@@ -54,8 +54,19 @@ def test_reader_during_a_full_pipeline_run(tmp_path, reveil_env):
     generate_day(landing, yesterday + timedelta(days=1), contacts=400, seed=11, as_of=yesterday)
     out, ready, stop = tmp_path / "reader.json", tmp_path / "ready", tmp_path / "stop"
     reader = subprocess.Popen(
-        [sys.executable, str(READER), str(served), "--duration", "900", "--output", str(out),
-         "--ready-file", str(ready), "--stop-file", str(stop)],
+        [
+            sys.executable,
+            str(READER),
+            str(served),
+            "--duration",
+            "900",
+            "--output",
+            str(out),
+            "--ready-file",
+            str(ready),
+            "--stop-file",
+            str(stop),
+        ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -67,9 +67,7 @@ def test_bad_file_fails_the_staged_step_and_publishes_nothing(reveil_env):
     _fill(landing)
     (landing / "orders" / "late.csv").write_text(ORDERS + "O2,C1,yesterday,10,EUR,completed\n")
     job = defs.resolve_implicit_global_asset_job_def()
-    result = job.execute_in_process(
-        asset_selection=list(_ingestion_assets()), raise_on_error=False
-    )
+    result = job.execute_in_process(asset_selection=list(_ingestion_assets()), raise_on_error=False)
     assert not result.success
     failures = [e for e in result.all_events if e.is_step_failure]
     by_step = {e.step_key: e for e in failures}

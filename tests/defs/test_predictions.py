@@ -506,7 +506,9 @@ def test_every_rate_of_every_mart_is_within_0_and_1(built):
     ]
     assert len(rates) > 10
     for table, column in rates:
-        low, high = con.execute(f"select min({column}), max({column}) from marts.{table}").fetchone()
+        low, high = con.execute(
+            f"select min({column}), max({column}) from marts.{table}"
+        ).fetchone()
         if low is not None:
             assert 0 <= low and high <= 1, (table, column, low, high)
 

@@ -60,14 +60,26 @@ def snapshot(con):
 
 
 def test_csv_load_casts_to_canonical_types(con, landing):
-    write(landing / "orders/o1.csv", ORDERS_HEADER + "O1,C1,2026-01-02 10:00:00,12.50,EUR,completed\n")
+    write(
+        landing / "orders/o1.csv", ORDERS_HEADER + "O1,C1,2026-01-02 10:00:00,12.50,EUR,completed\n"
+    )
     staged, published = stage_and_publish(con, landing)
     assert staged.rows == 1 and published.inserted == 1
-    types = dict(con.execute("select column_name, data_type from duckdb_columns() "
-                             "where schema_name='raw' and table_name='orders'").fetchall())
+    types = dict(
+        con.execute(
+            "select column_name, data_type from duckdb_columns() "
+            "where schema_name='raw' and table_name='orders'"
+        ).fetchall()
+    )
     assert types["amount"] == "DECIMAL(14,2)" and types["ordered_at"] == "TIMESTAMP"
-    assert raw_rows(con)[0][:6] == ("O1", "C1", __import__("datetime").datetime(2026, 1, 2, 10),
-                                    __import__("decimal").Decimal("12.50"), "EUR", "completed")
+    assert raw_rows(con)[0][:6] == (
+        "O1",
+        "C1",
+        __import__("datetime").datetime(2026, 1, 2, 10),
+        __import__("decimal").Decimal("12.50"),
+        "EUR",
+        "completed",
+    )
 
 
 def test_parquet_load(con, landing, tmp_path):
@@ -210,20 +222,29 @@ def test_header_without_rows(con, landing, loaded):
 
 
 def test_missing_required_column(con, landing, loaded):
-    write(landing / "orders/o1.csv", "order_id,contact_id,ordered_at,currency,status\n"
-          "O1,C1,2026-01-02 10:00:00,EUR,completed\n")
+    write(
+        landing / "orders/o1.csv",
+        "order_id,contact_id,ordered_at,currency,status\nO1,C1,2026-01-02 10:00:00,EUR,completed\n",
+    )
     assert_rejected(con, landing, loaded, "required column missing", column="amount")
 
 
 def test_unparseable_date(con, landing, loaded):
-    write(landing / "orders/o1.csv", ORDERS_HEADER
-          + "O1,C1,2026-01-02 10:00:00,10,EUR,completed\nO2,C1,32/01/2026,10,EUR,completed\n")
-    err = assert_rejected(con, landing, loaded, "not a valid TIMESTAMP", column="ordered_at", line=3)
+    write(
+        landing / "orders/o1.csv",
+        ORDERS_HEADER
+        + "O1,C1,2026-01-02 10:00:00,10,EUR,completed\nO2,C1,32/01/2026,10,EUR,completed\n",
+    )
+    err = assert_rejected(
+        con, landing, loaded, "not a valid TIMESTAMP", column="ordered_at", line=3
+    )
     assert "'32/01/2026'" in str(err)
 
 
 def test_unparseable_number(con, landing, loaded):
-    write(landing / "orders/o1.csv", ORDERS_HEADER + "O1,C1,2026-01-02 10:00:00,12€,EUR,completed\n")
+    write(
+        landing / "orders/o1.csv", ORDERS_HEADER + "O1,C1,2026-01-02 10:00:00,12€,EUR,completed\n"
+    )
     assert_rejected(con, landing, loaded, "not a valid DECIMAL", column="amount", line=2)
 
 
@@ -236,8 +257,11 @@ def test_unparseable_boolean(con, landing, loaded):
 
 
 def test_duplicated_header_names(con, landing, loaded):
-    write(landing / "orders/o1.csv", "order_id,contact_id,ordered_at,amount,amount,status\n"
-          "O1,C1,2026-01-02 10:00:00,10,10,completed\n")
+    write(
+        landing / "orders/o1.csv",
+        "order_id,contact_id,ordered_at,amount,amount,status\n"
+        "O1,C1,2026-01-02 10:00:00,10,10,completed\n",
+    )
     assert_rejected(con, landing, loaded, "twice", column="amount", line=1)
 
 
@@ -248,7 +272,9 @@ def test_header_repeated_inside_the_data(con, landing, loaded):
 
 
 def test_wrong_encoding(con, landing, loaded):
-    write(landing / "orders/o1.csv", ORDERS_HEADER.replace("status", "statut_é"), encoding="latin-1")
+    write(
+        landing / "orders/o1.csv", ORDERS_HEADER.replace("status", "statut_é"), encoding="latin-1"
+    )
     with pytest.raises(ingest.LandingFileError, match="not valid utf-8"):
         ingest.stage_source(con, identity("orders"), landing)
     assert snapshot(con) == loaded
@@ -283,10 +309,14 @@ def test_two_deliveries_of_one_key_in_one_batch_keep_the_latest_file(con, landin
     # the day file sorts before the history part by name: delivery time decides
     import os
 
-    history = write(landing / "orders/orders_part01.csv",
-                    ORDERS_HEADER + "O1,C1,2026-01-02 10:00:00,10,EUR,completed\n")
-    day = write(landing / "orders/orders_20260103.csv",
-                ORDERS_HEADER + "O1,C1,2026-01-02 10:00:00,10,EUR,refunded\n")
+    history = write(
+        landing / "orders/orders_part01.csv",
+        ORDERS_HEADER + "O1,C1,2026-01-02 10:00:00,10,EUR,completed\n",
+    )
+    day = write(
+        landing / "orders/orders_20260103.csv",
+        ORDERS_HEADER + "O1,C1,2026-01-02 10:00:00,10,EUR,refunded\n",
+    )
     os.utime(history, ns=(1_000_000_000, 1_000_000_000))
     os.utime(day, ns=(2_000_000_000, 2_000_000_000))
     _, published = stage_and_publish(con, landing)

@@ -270,7 +270,11 @@ def test_failed_republish_after_erasure_still_deletes_the_old_versions(warehouse
 
 def test_personal_columns_are_never_published(warehouse, serving_dir):
     info = serving.publish_serving(warehouse, serving_dir)
-    columns = [c for (c,) in read(info.path, "select column_name from duckdb_columns() "
-                                   "where table_name = 'dim_contacts'")]
+    columns = [
+        c
+        for (c,) in read(
+            info.path, "select column_name from duckdb_columns() where table_name = 'dim_contacts'"
+        )
+    ]
     assert "email" not in columns and "customer_key" in columns
     assert files_containing(serving_dir, b"person1@example.org") != []  # via customer_key

@@ -7,7 +7,6 @@ A bad file or a failed gate therefore leaves ``raw`` — and everything built fr
 as it was. The ``raw/<source>`` keys are what dbt's ``source('raw', ...)`` map to.
 """
 
-
 import time
 
 import dagster as dg
@@ -45,7 +44,9 @@ def _staged_asset(source_name: str) -> dg.AssetsDefinition:
             f"`staged.{source_name}`, waiting for the quality gate. {source.description}"
         ),
     )
-    def staged(context: dg.AssetExecutionContext, duckdb: WarehouseResource) -> dg.MaterializeResult:
+    def staged(
+        context: dg.AssetExecutionContext, duckdb: WarehouseResource
+    ) -> dg.MaterializeResult:
         landing = settings.landing_dir()
         try:
             mapping = load_mapping(source_name, settings.mappings_dir())
