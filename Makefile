@@ -5,6 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 export REVEIL_WAREHOUSE ?= $(CURDIR)/data/warehouse/reveil.duckdb
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+# the virtualenv's tools (dbt, dagster) first, also for the processes dagster dev spawns
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 DEMO_CONTACTS ?= 2000
 SEED ?= 42
 SCALE ?= 100k

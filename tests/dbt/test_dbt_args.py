@@ -93,3 +93,13 @@ def test_the_target_is_passed_when_given():
         "--indirect-selection",
         "cautious",
     ]
+
+
+def test_dbt_is_found_without_the_virtualenv_on_path(monkeypatch):
+    """`make dev` code servers may not have .venv/bin on PATH: dbt must still be found."""
+    from pathlib import Path
+
+    from dagster_project.defs.dbt import dbt_executable
+
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    assert Path(dbt_executable()).exists()

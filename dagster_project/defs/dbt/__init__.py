@@ -260,8 +260,15 @@ def reveil_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, co
 
 def dbt_executable() -> str:
     """dbt of this interpreter's virtualenv (PATH may not include it), else dbt on PATH."""
-    beside_python = Path(sys.executable).parent / "dbt"
-    return str(beside_python) if beside_python.exists() else (shutil.which("dbt") or "dbt")
+    candidates = (
+        Path(sys.executable).parent / "dbt",
+        Path(sys.prefix) / "bin" / "dbt",
+        settings.PROJECT_ROOT / ".venv" / "bin" / "dbt",
+    )
+    for candidate in candidates:
+        if candidate.exists():
+            return str(candidate)
+    return shutil.which("dbt") or "dbt"
 
 
 dbt_resource = DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable())
