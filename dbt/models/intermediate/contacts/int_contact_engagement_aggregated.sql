@@ -1,7 +1,11 @@
 {#
     Email/SMS/push engagement of each contact up to the current and backtest snapshot dates.
     Machine opens (privacy proxies) are kept apart: they never count as a human open.
+    Incremental: a daily build recomputes only the contacts with new or late events and
+    carries the others over (macros/snapshot_increment.sql).
 #}
+{{ reveil_snapshot_increment_config('is_current_snapshot or is_backtest_snapshot') }}
+
 with
 
 events as (
@@ -18,21 +22,18 @@ snapshot_dates as (
 
 ),
 
+{{ reveil_snapshot_increment_ctes('events', 'occurred_date', 'snapshot_dates') }}
+
 events_by_snapshot as (
 
-    select
-        snapshot_dates.as_of_date,
-        events.contact_id,
-        events.campaign_id,
-        events.event_type,
-        events.occurred_at,
-        events.is_human_open,
-        events.is_machine_open
-
-    from events
-
-    inner join snapshot_dates
-        on events.occurred_date <= snapshot_dates.as_of_date
+    {{ reveil_snapshot_increment_rows(
+        'events',
+        'occurred_date',
+        [
+            'contact_id', 'campaign_id', 'event_type', 'occurred_at', 'is_human_open',
+            'is_machine_open'
+        ],
+    ) }}
 
 ),
 
@@ -86,7 +87,7 @@ deliveries_since_human_open as (
 
 ),
 
-final as (
+recomputed as (
 
     select
         last_events.*,
@@ -99,6 +100,28 @@ final as (
         on
             last_events.as_of_date = deliveries_since_human_open.as_of_date
             and last_events.contact_id = deliveries_since_human_open.contact_id
+
+    {% if is_incremental() %}
+
+    union all
+
+    {{ reveil_snapshot_increment_carried([
+        'last_click_at', 'last_human_open_at', 'last_machine_open_at', 'last_unsubscribe_at',
+        'last_complaint_at', 'last_hard_bounce_at', 'last_delivered_at',
+        'delivered_message_count', 'delivered_since_last_human_open_count'
+    ]) }}
+
+    {% endif %}
+
+),
+
+final as (
+
+    select
+        recomputed.*,
+        (select max(loaded_at) from events) as source_loaded_through
+
+    from recomputed
 
 )
 

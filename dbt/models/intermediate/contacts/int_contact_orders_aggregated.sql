@@ -1,4 +1,10 @@
-{# Completed orders of each contact up to each snapshot date (every snapshot kind). #}
+{#
+    Completed orders of each contact up to each snapshot date (every snapshot kind).
+    Incremental: a daily build recomputes only the contacts with new or late orders and
+    carries the others over (macros/snapshot_increment.sql).
+#}
+{{ reveil_snapshot_increment_config(empty_row_condition='completed_order_count = 0') }}
+
 with
 
 orders as (
@@ -13,22 +19,29 @@ snapshot_dates as (
 
 ),
 
-completed_orders_by_snapshot as (
+{{ reveil_snapshot_increment_ctes('orders', 'ordered_date', 'snapshot_dates') }}
+
+completed_orders as (
 
     select
-        snapshot_dates.as_of_date,
-        orders.contact_id,
-        orders.ordered_at,
-        orders.amount
+        contact_id,
+        ordered_date,
+        ordered_at,
+        amount
 
     from orders
 
-    inner join snapshot_dates
-        on orders.ordered_date <= snapshot_dates.as_of_date
-
     where
-        orders.is_completed
-        and not coalesce(orders.is_pseudonymised, false)
+        is_completed
+        and not is_pseudonymised
+
+),
+
+completed_orders_by_snapshot as (
+
+    {{ reveil_snapshot_increment_rows(
+        'completed_orders', 'ordered_date', ['contact_id', 'ordered_at', 'amount']
+    ) }}
 
 ),
 
@@ -48,6 +61,65 @@ aggregated as (
         as_of_date,
         contact_id
 
+),
+
+{#
+    An affected contact whose completed orders are all gone (an order re-delivered as
+    cancelled) gets a row with no order, so delete+insert replaces its old row; the
+    post-hook then deletes such rows.
+#}
+recomputed as (
+
+    select
+        aggregated.as_of_date,
+        aggregated.contact_id,
+        aggregated.first_order_at,
+        aggregated.last_order_at,
+        aggregated.completed_order_count,
+        aggregated.lifetime_revenue
+
+    from aggregated
+
+    {% if is_incremental() %}
+
+    union all
+
+    select
+        affected.as_of_date,
+        affected.contact_id,
+        cast(null as timestamp) as first_order_at,
+        cast(null as timestamp) as last_order_at,
+        0 as completed_order_count,
+        cast(null as decimal(38, 2)) as lifetime_revenue
+
+    from affected
+
+    where not exists (
+        select 1
+        from aggregated
+        where
+            aggregated.as_of_date = affected.as_of_date
+            and aggregated.contact_id = affected.contact_id
+    )
+
+    union all
+
+    {{ reveil_snapshot_increment_carried(
+        ['first_order_at', 'last_order_at', 'completed_order_count', 'lifetime_revenue']
+    ) }}
+
+    {% endif %}
+
+),
+
+final as (
+
+    select
+        recomputed.*,
+        (select max(loaded_at) from orders) as source_loaded_through
+
+    from recomputed
+
 )
 
-select * from aggregated
+select * from final

@@ -8,12 +8,90 @@
     equal values on both sides of a bucket boundary therefore get adjacent scores.
     frequency_monetary_score = (F + M) / 2 rounded half up; the segment comes from the seed
     rfm_segment_map (recency_score x frequency_monetary_score), the same map at every date.
+
+    Incremental by snapshot date: scores are relative to a date's whole population, so a date
+    is scored again in full when int_contact_orders_aggregated changed it (rows rewritten since
+    this model's last build, or a different number of customers: rows deleted) or when it is
+    new; the other dates (past reactivation send eves) are kept. Spark: a plain table.
 #}
+{{
+    config(
+        materialized=('table' if target.type == 'spark' else 'incremental'),
+        unique_key='as_of_date',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+        post_hook=([] if target.type == 'spark' else [
+            "delete from {{ this }} where as_of_date not in "
+            ~ "(select as_of_date from {{ ref('int_contact_orders_aggregated') }})"
+        ]),
+    )
+}}
 with
+
+all_orders_aggregated as (
+
+    select * from {{ ref('int_contact_orders_aggregated') }}
+
+),
+
+date_states as (
+
+    select
+        as_of_date,
+        {{ reveil_count_if('completed_order_count > 0') }} as customer_count,
+        max(source_loaded_through) as loaded_through
+
+    from all_orders_aggregated
+
+    group by as_of_date
+
+),
+
+{% if is_incremental() %}
+previous_dates as (
+
+    select
+        as_of_date,
+        count(*) as customer_count,
+        max(orders_loaded_through) as loaded_through
+
+    from {{ this }}
+
+    group by as_of_date
+
+),
+
+dates_to_score as (
+
+    select date_states.as_of_date
+
+    from date_states
+
+    left join previous_dates
+        on date_states.as_of_date = previous_dates.as_of_date
+
+    where
+        previous_dates.as_of_date is null
+        or date_states.customer_count <> previous_dates.customer_count
+        or date_states.loaded_through > previous_dates.loaded_through
+
+),
+{% else %}
+dates_to_score as (
+
+    select as_of_date from date_states
+
+),
+{% endif %}
 
 orders_aggregated as (
 
-    select * from {{ ref('int_contact_orders_aggregated') }}
+    select all_orders_aggregated.*
+
+    from all_orders_aggregated
+
+    inner join dates_to_score
+        on all_orders_aggregated.as_of_date = dates_to_score.as_of_date
 
 ),
 
@@ -89,9 +167,13 @@ final as (
             dbt.safe_cast('combined.frequency_score', dbt.type_string()),
             dbt.safe_cast('combined.monetary_score', dbt.type_string()),
         ]) }} as rfm_code,
-        segment_map.rfm_segment
+        segment_map.rfm_segment,
+        date_states.loaded_through as orders_loaded_through
 
     from combined
+
+    inner join date_states
+        on combined.as_of_date = date_states.as_of_date
 
     left join segment_map
         on

@@ -1,0 +1,223 @@
+{#
+    Incremental per-contact snapshot aggregates (int_contact_orders_aggregated,
+    int_contact_engagement_aggregated): one row per snapshot date and contact, aggregating the
+    contact's source rows dated up to that date.
+
+    A daily run must not re-read the whole history. Every stored row is exact for the source
+    as loaded up to the build's watermark (source_loaded_through = max(loaded_at) of the source
+    at build time). For each snapshot date D to build, its base B is the latest stored snapshot
+    date <= D (B = D when D is rebuilt). A contact's row at D equals its row at B unless the
+    contact has a source row
+      - dated in (B, D] (new activity since the base), or
+      - dated <= D and loaded after the watermark (late-arriving or re-delivered rows),
+    so only those "affected" (date, contact) pairs are recomputed, from the contact's whole
+    history; other contacts are carried over from B (only for a new date: rows of a date
+    already stored stay where they are). A date with no base is built in full, which is what a
+    first build or a --full-refresh does for every date: both paths share this code, and
+    tests/dbt/test_incremental_snapshots.py checks that they give the same tables.
+
+    Limits (a --full-refresh fixes them): a re-delivered row that moves to another contact
+    does not mark the contact it left; rows deleted from the source outside the purge (which
+    erases this table's rows itself) are not noticed.
+
+    On Spark the models are plain tables (no delete+insert on Parquet tables): every build is
+    a full one.
+#}
+
+{#
+    The config of such a model: incremental delete+insert on DuckDB, a table on Spark.
+    dates_condition: which rows of int_snapshot_dates_enumerated the model holds; the
+    post-hook deletes the dates no longer among them (yesterday's current date...).
+    empty_row_condition: rows left empty by a recomputation, deleted by a post-hook.
+#}
+{% macro reveil_snapshot_increment_config(dates_condition='true', empty_row_condition=none) %}
+    {% set hooks = [] %}
+    {% if target.type != 'spark' %}
+        {# rendered when the hook runs: a ref() here would resolve at parse time #}
+        {% do hooks.append(
+            "delete from {{ this }} where as_of_date not in (select as_of_date from "
+            ~ "{{ ref('int_snapshot_dates_enumerated') }} where " ~ dates_condition ~ ")"
+        ) %}
+        {% if empty_row_condition %}
+            {% do hooks.append('delete from {{ this }} where ' ~ empty_row_condition) %}
+        {% endif %}
+    {% endif %}
+    {{ config(
+        materialized=('table' if target.type == 'spark' else 'incremental'),
+        unique_key=['as_of_date', 'contact_id'],
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+        post_hook=hooks,
+    ) }}
+{% endmacro %}
+
+
+{#
+    CTEs previous_build, build_dates and affected (see above); a trailing comma is left so the
+    model's own CTEs follow.
+      changes_cte   every source row, with contact_id, the date column and loaded_at (rows
+                    the aggregate filters out included: a completed order re-delivered as
+                    cancelled must mark its contact);
+      date_column   the row's date (compared with the snapshot date, inclusive);
+      dates_cte     the snapshot dates to build (column as_of_date).
+#}
+{% macro reveil_snapshot_increment_ctes(changes_cte, date_column, dates_cte) %}
+
+{% if is_incremental() %}
+previous_build as (
+
+    select as_of_date, contact_id, source_loaded_through from {{ this }}
+
+),
+
+previous_watermark as (
+
+    select
+        count(*) > 0 as has_previous_build,
+        max(source_loaded_through) as loaded_through
+
+    from previous_build
+
+),
+
+stored_dates as (
+
+    select distinct as_of_date from previous_build
+
+),
+{% else %}
+previous_watermark as (
+
+    select
+        false as has_previous_build,
+        cast(null as timestamp) as loaded_through
+
+),
+
+stored_dates as (
+
+    select as_of_date from {{ dates_cte }} where 1 = 0
+
+),
+{% endif %}
+
+build_dates as (
+
+    select
+        dates.as_of_date,
+        max(stored_dates.as_of_date) as base_date
+
+    from {{ dates_cte }} as dates
+
+    left join stored_dates
+        on stored_dates.as_of_date <= dates.as_of_date
+
+    group by dates.as_of_date
+
+),
+
+earliest_base as (
+
+    select min(base_date) as base_date from build_dates
+
+),
+
+changed_rows as (
+
+    select
+        changes.contact_id,
+        changes.{{ date_column }} as row_date,
+        coalesce(changes.loaded_at > previous_watermark.loaded_through, true) as is_late
+
+    from {{ changes_cte }} as changes
+
+    cross join previous_watermark
+
+    cross join earliest_base
+
+    where
+        previous_watermark.has_previous_build
+        and (
+            coalesce(changes.loaded_at > previous_watermark.loaded_through, true)
+            or changes.{{ date_column }} > earliest_base.base_date
+        )
+
+),
+
+affected as (
+
+    select distinct
+        build_dates.as_of_date,
+        changed_rows.contact_id
+
+    from changed_rows
+
+    inner join build_dates
+        on
+            changed_rows.row_date <= build_dates.as_of_date
+            and build_dates.base_date is not null
+            and (changed_rows.is_late or changed_rows.row_date > build_dates.base_date)
+
+),
+
+{% endmacro %}
+
+
+{#
+    The rows of source_cte a build aggregates, with the snapshot date they count for: every
+    row up to a date built in full, and the whole history up to the date of each affected
+    (date, contact) pair.
+#}
+{% macro reveil_snapshot_increment_rows(source_cte, date_column, columns) %}
+    select
+        build_dates.as_of_date,
+        {% for column in columns %}{{ source_cte }}.{{ column }}{{ ', ' if not loop.last }}{% endfor %}
+
+    from {{ source_cte }}
+
+    inner join build_dates
+        on {{ source_cte }}.{{ date_column }} <= build_dates.as_of_date
+
+    where build_dates.base_date is null
+
+    union all
+
+    select
+        affected.as_of_date,
+        {% for column in columns %}{{ source_cte }}.{{ column }}{{ ', ' if not loop.last }}{% endfor %}
+
+    from {{ source_cte }}
+
+    inner join affected
+        on
+            {{ source_cte }}.contact_id = affected.contact_id
+            and {{ source_cte }}.{{ date_column }} <= affected.as_of_date
+{% endmacro %}
+
+
+{#
+    Rows of a new snapshot date carried over from its base for the contacts not affected
+    (incremental builds only): `columns` are the model's aggregate columns (as_of_date,
+    contact_id and source_loaded_through excluded).
+#}
+{% macro reveil_snapshot_increment_carried(columns) %}
+    select
+        build_dates.as_of_date,
+        previous.contact_id,
+        {% for column in columns %}previous.{{ column }}{{ ', ' if not loop.last }}{% endfor %}
+
+    from {{ this }} as previous
+
+    inner join build_dates
+        on
+            previous.as_of_date = build_dates.base_date
+            and build_dates.base_date < build_dates.as_of_date
+
+    where not exists (
+        select 1
+        from affected
+        where
+            affected.as_of_date = build_dates.as_of_date
+            and affected.contact_id = previous.contact_id
+    )
+{% endmacro %}
