@@ -31,7 +31,12 @@ DAY_1, DAY_2 = "2024-06-30", "2024-07-01"
 LATE_LOADED_AT = datetime(2024, 7, 1, 23, 0)
 # columns that differ between builds by design: when the build ran, and the source watermark
 # kept on rows an incremental build did not rewrite
-VOLATILE_COLUMNS = {"source_loaded_through", "orders_loaded_through", "recorded_at"}
+VOLATILE_COLUMNS = {
+    "source_loaded_through",
+    "orders_loaded_through",
+    "counted_as_of_date",
+    "recorded_at",
+}
 # tables kept across builds (full_refresh = false): not rebuilt by --full-refresh
 ACCUMULATED_TABLES = {"marts.rpt_base_history", "marts.audience_reactivation_history"}
 
@@ -42,9 +47,7 @@ def _build(as_of_date: str, *, full_refresh: bool = False) -> None:
         resources={"dbt": dbt_resource},
         run_config=dg.RunConfig(
             ops={
-                "reveil_dbt_models": DbtRunConfig(
-                    as_of_date=as_of_date, full_refresh=full_refresh
-                )
+                "reveil_dbt_models": DbtRunConfig(as_of_date=as_of_date, full_refresh=full_refresh)
             }
         ),
         raise_on_error=False,

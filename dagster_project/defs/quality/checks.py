@@ -447,6 +447,7 @@ def check_result(
         "expectations_failed": stats["failed"],
         "failed_expectations": dg.MetadataValue.json(failed),
         "unexpected_rows": sum(e.unexpected_count or 0 for e in result.expectations),
+        "rows_validated": result.rows_validated,
         "outcomes": dg.MetadataValue.json(
             [
                 {

@@ -119,7 +119,7 @@ final as (
 
     select
         recomputed.*,
-        (select max(loaded_at) from events) as source_loaded_through
+        (select max(events.loaded_at) from events) as source_loaded_through
 
     from recomputed
 

@@ -94,13 +94,14 @@ recomputed as (
 
     from affected
 
-    where not exists (
-        select 1
-        from aggregated
-        where
-            aggregated.as_of_date = affected.as_of_date
-            and aggregated.contact_id = affected.contact_id
-    )
+    where
+        not exists (
+            select 1
+            from aggregated
+            where
+                aggregated.as_of_date = affected.as_of_date
+                and aggregated.contact_id = affected.contact_id
+        )
 
     union all
 
@@ -116,7 +117,7 @@ final as (
 
     select
         recomputed.*,
-        (select max(loaded_at) from orders) as source_loaded_through
+        (select max(orders.loaded_at) from orders) as source_loaded_through
 
     from recomputed
 

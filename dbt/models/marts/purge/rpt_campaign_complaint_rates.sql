@@ -14,26 +14,9 @@ campaigns as (
 
 ),
 
-events as (
-
-    select * from {{ ref('stg_raw__email_events') }}
-
-    where occurred_date <= {{ reveil_as_of() }}
-
-),
-
 counted as (
 
-    select
-        campaign_id,
-        count(distinct case when event_type = 'sent' then contact_id end) as sent_count,
-        count(distinct case when event_type = 'delivered' then contact_id end) as delivered_count,
-        count(distinct case when event_type = 'spam_complaint' then contact_id end)
-            as complaint_count
-
-    from events
-
-    group by campaign_id
+    select * from {{ ref('int_campaign_events_counted') }}
 
 ),
 

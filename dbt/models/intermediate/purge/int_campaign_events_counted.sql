@@ -1,0 +1,140 @@
+{#
+    Contacts per campaign and event kind (sent, delivered, spam complaint), over the events up
+    to the snapshot date: the counts behind rpt_campaign_complaint_rates.
+
+    Incremental (DuckDB): a build recounts only the campaigns with an event loaded since the
+    previous build (late or re-delivered rows included) or dated between the previous
+    snapshot date and this one (either way round: an earlier as_of_date drops events); the
+    others keep their counts. A recounted campaign left with no event gets an empty row, so
+    delete+insert replaces its old one, which the post-hook then deletes. Spark: a plain table.
+#}
+{{
+    config(
+        materialized=('table' if target.type == 'spark' else 'incremental'),
+        unique_key='campaign_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+        post_hook=([] if target.type == 'spark' else [
+            "delete from {{ this }} where event_count = 0"
+        ]),
+    )
+}}
+with
+
+events as (
+
+    select * from {{ ref('stg_raw__email_events') }}
+
+),
+
+{% if is_incremental() %}
+previous_build as (
+
+    select
+        max(counted_as_of_date) as as_of_date,
+        max(source_loaded_through) as loaded_through
+
+    from {{ this }}
+
+),
+
+campaigns_to_count as (
+
+    select distinct events.campaign_id
+
+    from events
+
+    cross join previous_build
+
+    where
+        previous_build.as_of_date is null
+        or coalesce(events.loaded_at > previous_build.loaded_through, true)
+        or (
+            events.occurred_date > least(previous_build.as_of_date, {{ reveil_as_of() }})
+            and events.occurred_date <= greatest(previous_build.as_of_date, {{ reveil_as_of() }})
+        )
+
+),
+
+counted_events as (
+
+    select events.*
+
+    from events
+
+    inner join campaigns_to_count
+        on events.campaign_id = campaigns_to_count.campaign_id
+
+    where events.occurred_date <= {{ reveil_as_of() }}
+
+),
+{% else %}
+counted_events as (
+
+    select * from events
+
+    where occurred_date <= {{ reveil_as_of() }}
+
+),
+{% endif %}
+
+counted as (
+
+    select
+        campaign_id,
+        count(*) as event_count,
+        count(distinct case when event_type = 'sent' then contact_id end) as sent_count,
+        count(distinct case when event_type = 'delivered' then contact_id end) as delivered_count,
+        count(distinct case when event_type = 'spam_complaint' then contact_id end)
+            as complaint_count
+
+    from counted_events
+
+    group by campaign_id
+
+),
+
+{% if is_incremental() %}
+recounted as (
+
+    select * from counted
+
+    union all
+
+    select
+        campaigns_to_count.campaign_id,
+        0 as event_count,
+        0 as sent_count,
+        0 as delivered_count,
+        0 as complaint_count
+
+    from campaigns_to_count
+
+    where
+        not exists (
+            select 1
+            from counted
+            where counted.campaign_id = campaigns_to_count.campaign_id
+        )
+
+),
+{% else %}
+recounted as (
+
+    select * from counted
+
+),
+{% endif %}
+
+final as (
+
+    select
+        recounted.*,
+        {{ reveil_as_of() }} as counted_as_of_date,
+        (select max(events.loaded_at) from events) as source_loaded_through
+
+    from recounted
+
+)
+
+select * from final
