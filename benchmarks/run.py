@@ -159,6 +159,22 @@ def step_breakdown(env: dict, since: float, samples: list) -> dict[str, dict]:
     return stages
 
 
+def dbt_breakdown(since: float, top: int = 8) -> list[list]:
+    """The slowest dbt nodes of the newest dagster-dbt invocation started after ``since``
+    (its ``run_results.json`` under dbt/target): where the dbt stage's time goes."""
+    results = [
+        p
+        for p in (ROOT / "dbt" / "target").glob("*/run_results.json")
+        if p.stat().st_mtime >= since
+    ]
+    if not results:
+        return []
+    newest = max(results, key=lambda p: p.stat().st_mtime)
+    nodes = json.loads(newest.read_text()).get("results", [])
+    nodes.sort(key=lambda r: -r.get("execution_time", 0))
+    return [[r["unique_id"], round(r.get("execution_time", 0), 1)] for r in nodes[:top]]
+
+
 def machine() -> dict:
     import duckdb
 
@@ -201,6 +217,10 @@ def markdown(report: dict) -> str:
                 f"| &nbsp;&nbsp;↳ {stage} ({entry.get('steps', 0)} steps) | "
                 f"{entry.get('seconds', 0):.1f} | {entry.get('peak_rss_mb', 0):.0f} |"
             )
+    for m in report["measures"]:
+        if m.get("detail", {}).get("dbt_slowest"):
+            lines += ["", f"Slowest dbt nodes, {m['name']} (s, dbt's run_results.json):", ""]
+            lines += [f"- {node}: {seconds}" for node, seconds in m["detail"]["dbt_slowest"]]
     if report.get("rows"):
         lines += ["", "Rows: " + ", ".join(f"{k} {v:,}" for k, v in report["rows"].items())]
     if report.get("ratios"):
@@ -273,6 +293,7 @@ def main(argv: list[str] | None = None) -> int:
         keep_samples=True,
     )
     full.detail["stages"] = step_breakdown(env, since, full.samples)
+    full.detail["dbt_slowest"] = dbt_breakdown(since)
     measures.append(full)
 
     if "incremental" not in args.skip and full.returncode == 0:
@@ -309,6 +330,7 @@ def main(argv: list[str] | None = None) -> int:
             keep_samples=True,
         )
         inc.detail["stages"] = step_breakdown(env, since, inc.samples)
+        inc.detail["dbt_slowest"] = dbt_breakdown(since)
         measures.append(inc)
 
     floor = None

@@ -166,9 +166,11 @@ affected as (
 {#
     The rows of source_cte a build aggregates, with the snapshot date they count for: every
     row up to a date built in full, and the whole history up to the date of each affected
-    (date, contact) pair.
+    (date, contact) pair. full_dates=false leaves out the dates built in full, for a model
+    that computes them another way (int_contact_orders_aggregated: running totals).
 #}
-{% macro reveil_snapshot_increment_rows(source_cte, date_column, columns) %}
+{% macro reveil_snapshot_increment_rows(source_cte, date_column, columns, full_dates=true) %}
+    {% if full_dates %}
     select
         build_dates.as_of_date,
         {% for column in columns %}{{ source_cte }}.{{ column }}{{ ', ' if not loop.last }}{% endfor %}
@@ -182,6 +184,7 @@ affected as (
 
     union all
 
+    {% endif %}
     select
         affected.as_of_date,
         {% for column in columns %}{{ source_cte }}.{{ column }}{{ ', ' if not loop.last }}{% endfor %}

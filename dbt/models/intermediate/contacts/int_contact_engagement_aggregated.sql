@@ -24,6 +24,7 @@ snapshot_dates as (
 
 {{ reveil_snapshot_increment_ctes('events', 'occurred_date', 'snapshot_dates') }}
 
+{# the contacts an incremental build recomputes, from their whole history #}
 events_by_snapshot as (
 
     {{ reveil_snapshot_increment_rows(
@@ -33,11 +34,12 @@ events_by_snapshot as (
             'contact_id', 'campaign_id', 'event_type', 'occurred_at', 'is_human_open',
             'is_machine_open'
         ],
+        full_dates=false
     ) }}
 
 ),
 
-last_events as (
+affected_last_events as (
 
     select
         as_of_date,
@@ -60,30 +62,241 @@ last_events as (
 
 ),
 
-deliveries_since_human_open as (
+{#
+    Dates built in full (first build, --full-refresh): rather than copying every event into
+    every later snapshot date, each event goes to the first full date on or after it, the
+    "last" timestamps run (max) over those buckets per contact, and a running total counts
+    the delivered campaigns from the bucket of their first delivery. Each running row stands
+    for the dates up to the contact's next bucket.
+#}
+full_dates as (
 
     select
-        events_by_snapshot.as_of_date,
-        events_by_snapshot.contact_id,
-        count(distinct events_by_snapshot.campaign_id) as delivered_since_last_human_open_count
+        as_of_date,
+        lag(as_of_date) over (order by as_of_date) as previous_as_of_date
+
+    from build_dates
+
+    where base_date is null
+
+),
+
+bucketed_events as (
+
+    select
+        full_dates.as_of_date as bucket_date,
+        events.contact_id,
+        events.campaign_id,
+        events.event_type,
+        events.occurred_at,
+        events.is_human_open,
+        events.is_machine_open
+
+    from events
+
+    inner join full_dates
+        on
+            events.occurred_date <= full_dates.as_of_date
+            and (
+                full_dates.previous_as_of_date is null
+                or events.occurred_date > full_dates.previous_as_of_date
+            )
+
+),
+
+first_deliveries as (
+
+    select
+        contact_id,
+        campaign_id,
+        min(bucket_date) as bucket_date
+
+    from bucketed_events
+
+    where event_type = 'delivered'
+
+    group by
+        contact_id,
+        campaign_id
+
+),
+
+bucket_deliveries as (
+
+    select
+        bucket_date,
+        contact_id,
+        count(*) as delivered_campaign_count
+
+    from first_deliveries
+
+    group by
+        bucket_date,
+        contact_id
+
+),
+
+buckets as (
+
+    select
+        bucketed_events.bucket_date,
+        bucketed_events.contact_id,
+        max(case when bucketed_events.event_type = 'click' then bucketed_events.occurred_at end)
+            as last_click_at,
+        max(case when bucketed_events.is_human_open then bucketed_events.occurred_at end)
+            as last_human_open_at,
+        max(case when bucketed_events.is_machine_open then bucketed_events.occurred_at end)
+            as last_machine_open_at,
+        max(
+            case
+                when bucketed_events.event_type = 'unsubscribe'
+                    then bucketed_events.occurred_at
+            end
+        ) as last_unsubscribe_at,
+        max(
+            case
+                when bucketed_events.event_type = 'spam_complaint'
+                    then bucketed_events.occurred_at
+            end
+        ) as last_complaint_at,
+        max(
+            case
+                when bucketed_events.event_type = 'hard_bounce'
+                    then bucketed_events.occurred_at
+            end
+        ) as last_hard_bounce_at,
+        max(
+            case when bucketed_events.event_type = 'delivered' then bucketed_events.occurred_at end
+        ) as last_delivered_at
+
+    from bucketed_events
+
+    group by
+        bucketed_events.bucket_date,
+        bucketed_events.contact_id
+
+),
+
+running as (
+
+    select
+        buckets.bucket_date,
+        buckets.contact_id,
+        lead(buckets.bucket_date) over contact_buckets as next_bucket_date,
+        max(buckets.last_click_at) over running_buckets as last_click_at,
+        max(buckets.last_human_open_at) over running_buckets as last_human_open_at,
+        max(buckets.last_machine_open_at) over running_buckets as last_machine_open_at,
+        max(buckets.last_unsubscribe_at) over running_buckets as last_unsubscribe_at,
+        max(buckets.last_complaint_at) over running_buckets as last_complaint_at,
+        max(buckets.last_hard_bounce_at) over running_buckets as last_hard_bounce_at,
+        max(buckets.last_delivered_at) over running_buckets as last_delivered_at,
+        coalesce(sum(bucket_deliveries.delivered_campaign_count) over running_buckets, 0)
+            as delivered_message_count
+
+    from buckets
+
+    left join bucket_deliveries
+        on
+            buckets.bucket_date = bucket_deliveries.bucket_date
+            and buckets.contact_id = bucket_deliveries.contact_id
+
+    window
+        contact_buckets as (partition by buckets.contact_id order by buckets.bucket_date),
+        running_buckets as (
+            partition by buckets.contact_id
+            order by buckets.bucket_date
+            rows between unbounded preceding and current row
+        )
+
+),
+
+full_last_events as (
+
+    select
+        full_dates.as_of_date,
+        running.contact_id,
+        running.last_click_at,
+        running.last_human_open_at,
+        running.last_machine_open_at,
+        running.last_unsubscribe_at,
+        running.last_complaint_at,
+        running.last_hard_bounce_at,
+        running.last_delivered_at,
+        running.delivered_message_count
+
+    from running
+
+    inner join full_dates
+        on
+            running.bucket_date <= full_dates.as_of_date
+            and (
+                running.next_bucket_date is null
+                or running.next_bucket_date > full_dates.as_of_date
+            )
+
+),
+
+last_events as (
+
+    select * from affected_last_events
+
+    union all
+
+    select * from full_last_events
+
+),
+
+deliveries_by_snapshot as (
+
+    select
+        as_of_date,
+        contact_id,
+        campaign_id,
+        occurred_at
 
     from events_by_snapshot
 
+    where event_type = 'delivered'
+
+    union all
+
+    select
+        full_dates.as_of_date,
+        bucketed_events.contact_id,
+        bucketed_events.campaign_id,
+        bucketed_events.occurred_at
+
+    from bucketed_events
+
+    inner join full_dates
+        on bucketed_events.bucket_date <= full_dates.as_of_date
+
+    where bucketed_events.event_type = 'delivered'
+
+),
+
+deliveries_since_human_open as (
+
+    select
+        deliveries_by_snapshot.as_of_date,
+        deliveries_by_snapshot.contact_id,
+        count(distinct deliveries_by_snapshot.campaign_id)
+            as delivered_since_last_human_open_count
+
+    from deliveries_by_snapshot
+
     inner join last_events
         on
-            events_by_snapshot.as_of_date = last_events.as_of_date
-            and events_by_snapshot.contact_id = last_events.contact_id
+            deliveries_by_snapshot.as_of_date = last_events.as_of_date
+            and deliveries_by_snapshot.contact_id = last_events.contact_id
 
     where
-        events_by_snapshot.event_type = 'delivered'
-        and (
-            last_events.last_human_open_at is null
-            or events_by_snapshot.occurred_at > last_events.last_human_open_at
-        )
+        last_events.last_human_open_at is null
+        or deliveries_by_snapshot.occurred_at > last_events.last_human_open_at
 
     group by
-        events_by_snapshot.as_of_date,
-        events_by_snapshot.contact_id
+        deliveries_by_snapshot.as_of_date,
+        deliveries_by_snapshot.contact_id
 
 ),
 

@@ -37,10 +37,109 @@ completed_orders as (
 
 ),
 
+{#
+    Dates built in full (first build, --full-refresh, a date older than any stored one):
+    exploding every order into every later snapshot date costs orders x dates (30+ dates:
+    the reactivation send eves). Instead each order goes to the first full date on or after
+    it, totals run over those buckets per contact, and each running total stands for the
+    dates up to the contact's next bucket.
+#}
+full_dates as (
+
+    select
+        as_of_date,
+        lag(as_of_date) over (order by as_of_date) as previous_as_of_date,
+        lead(as_of_date) over (order by as_of_date) as next_as_of_date
+
+    from build_dates
+
+    where base_date is null
+
+),
+
+bucketed as (
+
+    select
+        full_dates.as_of_date as bucket_date,
+        completed_orders.contact_id,
+        min(completed_orders.ordered_at) as first_order_at,
+        max(completed_orders.ordered_at) as last_order_at,
+        count(*) as completed_order_count,
+        sum(completed_orders.amount) as lifetime_revenue
+
+    from completed_orders
+
+    inner join full_dates
+        on
+            completed_orders.ordered_date <= full_dates.as_of_date
+            and (
+                full_dates.previous_as_of_date is null
+                or completed_orders.ordered_date > full_dates.previous_as_of_date
+            )
+
+    group by
+        full_dates.as_of_date,
+        completed_orders.contact_id
+
+),
+
+running as (
+
+    select
+        bucket_date,
+        contact_id,
+        lead(bucket_date) over (
+            partition by contact_id order by bucket_date
+        ) as next_bucket_date,
+        min(first_order_at) over (
+            partition by contact_id order by bucket_date
+            rows between unbounded preceding and current row
+        ) as first_order_at,
+        max(last_order_at) over (
+            partition by contact_id order by bucket_date
+            rows between unbounded preceding and current row
+        ) as last_order_at,
+        sum(completed_order_count) over (
+            partition by contact_id order by bucket_date
+            rows between unbounded preceding and current row
+        ) as completed_order_count,
+        sum(lifetime_revenue) over (
+            partition by contact_id order by bucket_date
+            rows between unbounded preceding and current row
+        ) as lifetime_revenue
+
+    from bucketed
+
+),
+
+full_dates_aggregated as (
+
+    select
+        full_dates.as_of_date,
+        running.contact_id,
+        running.first_order_at,
+        running.last_order_at,
+        running.completed_order_count,
+        running.lifetime_revenue
+
+    from running
+
+    inner join full_dates
+        on
+            running.bucket_date <= full_dates.as_of_date
+            and (
+                running.next_bucket_date is null
+                or running.next_bucket_date > full_dates.as_of_date
+            )
+
+),
+
+{# the contacts an incremental build recomputes, from their whole history #}
 completed_orders_by_snapshot as (
 
     {{ reveil_snapshot_increment_rows(
-        'completed_orders', 'ordered_date', ['contact_id', 'ordered_at', 'amount']
+        'completed_orders', 'ordered_date', ['contact_id', 'ordered_at', 'amount'],
+        full_dates=false
     ) }}
 
 ),
@@ -60,6 +159,10 @@ aggregated as (
     group by
         as_of_date,
         contact_id
+
+    union all
+
+    select * from full_dates_aggregated
 
 ),
 
