@@ -8,7 +8,12 @@ import pytest
 import yaml
 
 from dagster_project import settings
-from dagster_project.defs.dbt import _FLAG_FIELDS, DbtRunConfig, build_dbt_args
+from dagster_project.defs.dbt import (
+    _FLAG_FIELDS,
+    DbtRunConfig,
+    build_dbt_args,
+    prune_invocation_dirs,
+)
 
 
 def test_defaults_build_everything_without_vars():
@@ -103,3 +108,21 @@ def test_dbt_is_found_without_the_virtualenv_on_path(monkeypatch):
 
     monkeypatch.setenv("PATH", "/usr/bin:/bin")
     assert Path(dbt_executable()).exists()
+
+
+def test_old_dbt_invocation_folders_are_pruned(tmp_path):
+    import os
+
+    for i in range(5):
+        folder = tmp_path / f"reveil_dbt_models-{i}"
+        folder.mkdir()
+        (folder / "manifest.json").write_text("{}")
+        os.utime(folder, (1_000_000 + i, 1_000_000 + i))
+    (tmp_path / "manifest.json").write_text("{}")  # `make manifest`'s own files stay
+
+    assert prune_invocation_dirs(tmp_path, keep=2) == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "manifest.json",
+        "reveil_dbt_models-3",
+        "reveil_dbt_models-4",
+    ]

@@ -253,9 +253,33 @@ def reveil_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, co
         yield from _with_mart_row_counts(
             events, context.assets_def.keys_by_output_name, context.log
         )
+    target_path = Path(invocation.target_path)
+    if not target_path.is_absolute():
+        target_path = Path(invocation.project_dir) / target_path
+    removed = prune_invocation_dirs(target_path.parent, keep=KEEP_INVOCATION_DIRS)
+    if removed:
+        context.log.debug(f"removed {removed} old dbt invocation folder(s)")
     error = invocation.get_error()
     if error is not None:
         raise error
+
+
+# dagster-dbt gives every invocation its own target folder (manifest, compiled SQL, logs:
+# several MB each); the newest are kept for debugging, the others removed.
+KEEP_INVOCATION_DIRS = 10
+
+
+def prune_invocation_dirs(target_dir: Path, keep: int) -> int:
+    """Remove all but the ``keep`` newest ``reveil_dbt_models-*`` folders of ``target_dir``
+    (dagster-dbt's per-invocation target paths); returns how many were removed."""
+    folders = sorted(
+        (p for p in target_dir.glob("reveil_dbt_models-*") if p.is_dir()),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )
+    for folder in folders[keep:]:
+        shutil.rmtree(folder, ignore_errors=True)
+    return len(folders[keep:])
 
 
 def dbt_executable() -> str:
