@@ -113,6 +113,8 @@ class DbtRunConfig(dg.Config):
     association_min_support: float | None = None
     association_min_confidence: float | None = None
     association_min_lift: float | None = None
+    # dbt tests of events, orders and order lines: all rows instead of the latest load
+    test_all_loads: bool | None = None
 
 
 # Run-config fields that are dbt flags, not vars.
