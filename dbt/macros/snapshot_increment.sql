@@ -13,8 +13,9 @@
     so only those "affected" (date, contact) pairs are recomputed, from the contact's whole
     history; other contacts are carried over from B (only for a new date: rows of a date
     already stored stay where they are). A date with no base is built in full, which is what a
-    first build or a --full-refresh does for every date: both paths share this code, and
-    tests/dbt/test_incremental_snapshots.py checks that they give the same tables.
+    first build or a --full-refresh does for every date (each model computes those dates
+    with running totals over date buckets rather than copying every row into every later
+    date); tests/dbt/test_incremental_snapshots.py checks that both give the same tables.
 
     Limits (a --full-refresh fixes them): a re-delivered row that moves to another contact
     does not mark the contact it left; rows deleted from the source outside the purge (which
