@@ -448,7 +448,7 @@ def run_suite(
         datasource = context.data_sources.add_sql(
             name="duckdb",
             connection_string=gx_duckdb_compat.duckdb_url(database_path.resolve()),
-            kwargs=gx_duckdb_compat.READ_ONLY_ENGINE_KWARGS,
+            kwargs=gx_duckdb_compat.read_only_engine_kwargs(settings.duckdb_config()),
         )
         asset_name = table.replace(".", "__")
         if row_filter:

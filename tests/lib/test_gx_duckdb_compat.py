@@ -258,3 +258,25 @@ def test_engine_is_read_only(db):
             connection.exec_driver_sql("CREATE TABLE t AS SELECT 1")
     finally:
         engine.dispose()
+
+
+def test_engine_applies_duckdb_limits(db, tmp_path):
+    """The gates' engine opens DuckDB read-only with the project's memory limit, threads and
+    spill directory (DuckDB's default, 80 % of the RAM, let a 500 M-row gate run out)."""
+    compat.apply()
+    config = {"memory_limit": "1GB", "threads": 1, "temp_directory": str(tmp_path / "spill")}
+    engine = sa.create_engine(compat.duckdb_url(db), **compat.read_only_engine_kwargs(config))
+    try:
+        with engine.connect() as conn:
+            settings = dict(
+                conn.exec_driver_sql(
+                    "select name, value from duckdb_settings() "
+                    "where name in ('memory_limit', 'threads', 'temp_directory', 'access_mode')"
+                ).fetchall()
+            )
+    finally:
+        engine.dispose()
+    assert settings["access_mode"] == "read_only"
+    assert settings["threads"] == "1"
+    assert settings["temp_directory"] == str(tmp_path / "spill")
+    assert settings["memory_limit"].startswith(("953.6 MiB", "1.0 GiB", "1000.0 MiB", "1.0 GB"))
