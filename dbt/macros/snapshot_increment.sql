@@ -54,8 +54,8 @@
 
 
 {#
-    CTEs previous_build, build_dates and affected (see above); a trailing comma is left so the
-    model's own CTEs follow.
+    CTEs previous_build, build_dates, affected and full_dates (see above); a trailing comma is
+    left so the model's own CTEs follow.
       changes_cte   every source row, with contact_id, the date column and loaded_at (rows
                     the aggregate filters out included: a completed order re-delivered as
                     cancelled must mark its contact);
@@ -161,6 +161,54 @@ affected as (
 
 ),
 
+{# the dates built in full, each with the previous one (its bucket starts after it) #}
+full_dates as (
+
+    select
+        as_of_date,
+        lag(as_of_date) over (order by as_of_date) as previous_as_of_date
+
+    from build_dates
+
+    where base_date is null
+
+),
+
+{% endmacro %}
+
+
+{#
+    Full dates: a row dated `date_expression` belongs to the bucket of the first full date on
+    or after it (join condition on full_dates).
+#}
+{% macro reveil_snapshot_bucket_condition(date_expression) %}
+    {{ date_expression }} <= full_dates.as_of_date
+    and (
+        full_dates.previous_as_of_date is null
+        or {{ date_expression }} > full_dates.previous_as_of_date
+    )
+{% endmacro %}
+
+
+{#
+    Full dates: the running rows of `running_cte` (one per contact and bucket_date, with
+    next_bucket_date, the contact's next bucket) spread over the full dates they stand for.
+#}
+{% macro reveil_snapshot_spread(running_cte, columns) %}
+    select
+        full_dates.as_of_date,
+        {{ running_cte }}.contact_id,
+        {% for column in columns %}{{ running_cte }}.{{ column }}{{ ', ' if not loop.last }}{% endfor %}
+
+    from {{ running_cte }}
+
+    inner join full_dates
+        on
+            {{ running_cte }}.bucket_date <= full_dates.as_of_date
+            and (
+                {{ running_cte }}.next_bucket_date is null
+                or {{ running_cte }}.next_bucket_date > full_dates.as_of_date
+            )
 {% endmacro %}
 
 

@@ -49,3 +49,51 @@
 {% macro reveil_round(expression, decimals) -%}
     cast(round({{ expression }}, {{ decimals }}) as decimal(18, {{ decimals }}))
 {%- endmacro %}
+
+
+{#
+    Two-proportion z-test, as three CTEs (standard_errors, tested, p_valued) over
+    `source_cte`, which has the rates, counts and pooled_conversion_rate of a baseline and a
+    test group: conversion_rate_difference (test - baseline), unpooled_standard_error (for
+    the confidence interval of the difference), pooled_standard_error, z_score and the
+    two-sided p_value. Used by rpt_reactivation_ab_tests and rpt_audience_lift.
+#}
+{% macro two_proportion_test_ctes(source_cte, baseline_rate, baseline_count, test_rate, test_count) %}
+standard_errors as (
+
+    select
+        *,
+        {{ test_rate }} - {{ baseline_rate }} as conversion_rate_difference,
+        sqrt(
+            pooled_conversion_rate * (1 - pooled_conversion_rate)
+            * (1.0 / {{ baseline_count }} + 1.0 / {{ test_count }})
+        ) as pooled_standard_error,
+        sqrt(
+            {{ baseline_rate }} * (1 - {{ baseline_rate }}) / {{ baseline_count }}
+            + {{ test_rate }} * (1 - {{ test_rate }}) / {{ test_count }}
+        ) as unpooled_standard_error
+
+    from {{ source_cte }}
+
+),
+
+tested as (
+
+    select
+        *,
+        conversion_rate_difference / nullif(pooled_standard_error, 0) as z_score
+
+    from standard_errors
+
+),
+
+p_valued as (
+
+    select
+        *,
+        2 * (1 - {{ normal_cdf('abs(z_score)') }}) as p_value
+
+    from tested
+
+),
+{% endmacro %}

@@ -69,18 +69,6 @@ affected_last_events as (
     the delivered campaigns from the bucket of their first delivery. Each running row stands
     for the dates up to the contact's next bucket.
 #}
-full_dates as (
-
-    select
-        as_of_date,
-        lag(as_of_date) over (order by as_of_date) as previous_as_of_date
-
-    from build_dates
-
-    where base_date is null
-
-),
-
 bucketed_events as (
 
     select
@@ -95,12 +83,7 @@ bucketed_events as (
     from events
 
     inner join full_dates
-        on
-            events.occurred_date <= full_dates.as_of_date
-            and (
-                full_dates.previous_as_of_date is null
-                or events.occurred_date > full_dates.previous_as_of_date
-            )
+        on {{ reveil_snapshot_bucket_condition('events.occurred_date') }}
 
 ),
 
@@ -212,27 +195,14 @@ running as (
 
 full_last_events as (
 
-    select
-        full_dates.as_of_date,
-        running.contact_id,
-        running.last_click_at,
-        running.last_human_open_at,
-        running.last_machine_open_at,
-        running.last_unsubscribe_at,
-        running.last_complaint_at,
-        running.last_hard_bounce_at,
-        running.last_delivered_at,
-        running.delivered_message_count
-
-    from running
-
-    inner join full_dates
-        on
-            running.bucket_date <= full_dates.as_of_date
-            and (
-                running.next_bucket_date is null
-                or running.next_bucket_date > full_dates.as_of_date
-            )
+    {{ reveil_snapshot_spread(
+        'running',
+        [
+            'last_click_at', 'last_human_open_at', 'last_machine_open_at',
+            'last_unsubscribe_at', 'last_complaint_at', 'last_hard_bounce_at',
+            'last_delivered_at', 'delivered_message_count'
+        ]
+    ) }}
 
 ),
 

@@ -44,19 +44,6 @@ completed_orders as (
     it, totals run over those buckets per contact, and each running total stands for the
     dates up to the contact's next bucket.
 #}
-full_dates as (
-
-    select
-        as_of_date,
-        lag(as_of_date) over (order by as_of_date) as previous_as_of_date,
-        lead(as_of_date) over (order by as_of_date) as next_as_of_date
-
-    from build_dates
-
-    where base_date is null
-
-),
-
 bucketed as (
 
     select
@@ -70,12 +57,7 @@ bucketed as (
     from completed_orders
 
     inner join full_dates
-        on
-            completed_orders.ordered_date <= full_dates.as_of_date
-            and (
-                full_dates.previous_as_of_date is null
-                or completed_orders.ordered_date > full_dates.previous_as_of_date
-            )
+        on {{ reveil_snapshot_bucket_condition('completed_orders.ordered_date') }}
 
     group by
         full_dates.as_of_date,
@@ -114,23 +96,10 @@ running as (
 
 full_dates_aggregated as (
 
-    select
-        full_dates.as_of_date,
-        running.contact_id,
-        running.first_order_at,
-        running.last_order_at,
-        running.completed_order_count,
-        running.lifetime_revenue
-
-    from running
-
-    inner join full_dates
-        on
-            running.bucket_date <= full_dates.as_of_date
-            and (
-                running.next_bucket_date is null
-                or running.next_bucket_date > full_dates.as_of_date
-            )
+    {{ reveil_snapshot_spread(
+        'running',
+        ['first_order_at', 'last_order_at', 'completed_order_count', 'lifetime_revenue']
+    ) }}
 
 ),
 

@@ -133,43 +133,13 @@ rates as (
 
 ),
 
-standard_errors as (
-
-    select
-        *,
-        treated_conversion_rate - holdout_conversion_rate as conversion_rate_difference,
-        sqrt(
-            treated_conversion_rate * (1 - treated_conversion_rate) / treated_count
-            + holdout_conversion_rate * (1 - holdout_conversion_rate) / holdout_count
-        ) as unpooled_standard_error,
-        sqrt(
-            pooled_conversion_rate * (1 - pooled_conversion_rate)
-            * (1.0 / treated_count + 1.0 / holdout_count)
-        ) as pooled_standard_error
-
-    from rates
-
-),
-
-tested as (
-
-    select
-        *,
-        conversion_rate_difference / nullif(pooled_standard_error, 0) as z_score
-
-    from standard_errors
-
-),
-
-p_valued as (
-
-    select
-        *,
-        2 * (1 - {{ normal_cdf('abs(z_score)') }}) as p_value
-
-    from tested
-
-),
+{{ two_proportion_test_ctes(
+    'rates',
+    'holdout_conversion_rate',
+    'holdout_count',
+    'treated_conversion_rate',
+    'treated_count'
+) }}
 
 final as (
 

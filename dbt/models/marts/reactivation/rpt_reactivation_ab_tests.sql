@@ -70,43 +70,13 @@ paired as (
 
 ),
 
-standard_errors as (
-
-    select
-        *,
-        variant_b_conversion_rate - variant_a_conversion_rate as conversion_rate_difference,
-        sqrt(
-            pooled_conversion_rate * (1 - pooled_conversion_rate)
-            * (1.0 / variant_a_sent_count + 1.0 / variant_b_sent_count)
-        ) as pooled_standard_error,
-        sqrt(
-            variant_a_conversion_rate * (1 - variant_a_conversion_rate) / variant_a_sent_count
-            + variant_b_conversion_rate * (1 - variant_b_conversion_rate) / variant_b_sent_count
-        ) as unpooled_standard_error
-
-    from paired
-
-),
-
-tested as (
-
-    select
-        *,
-        conversion_rate_difference / nullif(pooled_standard_error, 0) as z_score
-
-    from standard_errors
-
-),
-
-p_valued as (
-
-    select
-        *,
-        2 * (1 - {{ normal_cdf('abs(z_score)') }}) as p_value
-
-    from tested
-
-),
+{{ two_proportion_test_ctes(
+    'paired',
+    'variant_a_conversion_rate',
+    'variant_a_sent_count',
+    'variant_b_conversion_rate',
+    'variant_b_sent_count'
+) }}
 
 final as (
 
