@@ -190,8 +190,8 @@ DEFECTS = [
     Defect(
         "duplicate_ids",
         "orders",
-        "expect_column_values_to_be_unique(order_id)",
-        "duplicate_ids_o1",
+        "unexpected_rows_expectation(unique_order_id)",
+        "order_id=duplicate_ids_o1",
     ),
     Defect(
         "orphan_events",

@@ -328,15 +328,15 @@ def test_each_bad_order_is_named_with_samples(tmp_path):
         [
             "expect_column_values_to_be_between(amount)",
             "expect_column_values_to_be_between(ordered_at)",
-            "expect_column_values_to_be_unique(order_id)",
+            "unexpected_rows_expectation(unique_order_id)",
             "unexpected_rows_expectation(not_before_contact_created)",
             "expect_column_values_to_be_in_set(status)",
         ]
     )
     assert _outcome(result, "expect_column_values_to_be_between(amount)")["samples"] == ["-5.0"]
-    assert _outcome(result, "expect_column_values_to_be_unique(order_id)")["samples"] == [
-        "o4",
-        "o4",
+    assert _outcome(result, "unexpected_rows_expectation(unique_order_id)")["samples"] == [
+        "order_id=o4 contact_id=c1 ordered_at=2025-05-31T10:00:00",
+        "order_id=o4 contact_id=c1 ordered_at=2025-05-31T10:00:00",
     ]
     assert _outcome(result, "expect_column_values_to_be_between(ordered_at)")["samples"] == [
         "2025-07-01T00:00:00"
