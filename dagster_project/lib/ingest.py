@@ -182,28 +182,38 @@ def _read_csv_header(path: Path, mapping: Mapping) -> list[str]:
 
 
 def _relation_sql(
-    path: Path, mapping: Mapping, header: list[str] | None, *, with_line: bool = True
+    paths: Path | list[Path],
+    mapping: Mapping,
+    header: list[str] | None,
+    *,
+    with_line: bool = True,
+    filename_column: str | None = None,
 ) -> tuple[str, int]:
-    """SQL of the file read as text (CSV) or as typed columns (Parquet), with a __line column
-    when ``with_line``, and the offset to add to the row number to get the line users see."""
-    fmt = mapping.file_format(path)
+    """SQL of the file(s) read as text (CSV) or as typed columns (Parquet), with a __line
+    column when ``with_line``, and the offset to add to the row number to get the line users
+    see. Several files of the same shape are read by ONE reader (a list of paths; with
+    ``filename_column``, the path of each row's file in that column)."""
+    paths = [paths] if isinstance(paths, Path) else paths
+    files = lit(str(paths[0])) if len(paths) == 1 else f"[{', '.join(lit(str(p)) for p in paths)}]"
+    filename = f", filename = {lit(filename_column)}" if filename_column else ""
+    fmt = mapping.file_format(paths[0])
     if fmt == "parquet":
         if not with_line:
-            return f"select * from read_parquet({lit(str(path))})", 0
+            return f"select * from read_parquet({files}{filename})", 0
         return (
-            f"select *, file_row_number + 1 as __line from read_parquet({lit(str(path))}, "
-            "file_row_number = true)",
+            f"select *, file_row_number + 1 as __line from read_parquet({files}, "
+            f"file_row_number = true{filename})",
             0,
         )
     opts = mapping.csv
     nulls = ", ".join(lit(v) for v in opts.null_values)
     columns = ", ".join(f"{lit(h)}: 'VARCHAR'" for h in header or [])
     read = (
-        f"read_csv({lit(str(path))}, header = {lit(opts.header)}, "
+        f"read_csv({files}, header = {lit(opts.header)}, "
         f"delim = {lit(opts.delimiter)}, quote = {lit(opts.quote)}, "
         f"escape = {lit(opts.escape)}, encoding = {lit(opts.encoding)}, "
         f"skip = {opts.skip_rows}, nullstr = [{nulls}], strict_mode = true, "
-        f"null_padding = false, auto_detect = false, columns = {{{columns}}})"
+        f"null_padding = false, auto_detect = false, columns = {{{columns}}}{filename})"
     )
     offset = opts.skip_rows + (1 if opts.header else 0)
     if not with_line:
@@ -258,10 +268,20 @@ def _describe(con: duckdb.DuckDBPyConnection, sql: str) -> dict[str, str]:
     return {row[0]: row[1] for row in con.execute(f"describe {sql}").fetchall()}
 
 
+@dataclass(frozen=True)
+class _FileShape:
+    """How a checked file turns into canonical rows: files of one shape (same format, header
+    and column expressions) are read together by one reader in the staged view."""
+
+    fmt: str
+    header: tuple[str, ...] | None
+    selects: tuple[str, ...]
+
+
 def _file_select(
-    con: duckdb.DuckDBPyConnection, path: Path, rel: str, mapping: Mapping, loaded_at: datetime
-) -> tuple[str, int]:
-    """Check one landing file and return the SELECT producing its canonical rows + row count.
+    con: duckdb.DuckDBPyConnection, path: Path, rel: str, mapping: Mapping
+) -> tuple[_FileShape, int]:
+    """Check one landing file and return its shape (see ``_staged_select``) + row count.
 
     Raises LandingFileError naming the file, column and line of the first problem."""
     source = mapping.source
@@ -357,13 +377,39 @@ def _file_select(
                 column=user,
                 line=line + offset,
             )
-    data, _ = _relation_sql(path, mapping, header, with_line=False)
-    select = (
-        f"select {', '.join(selects)}, {lit(rel)} as _source_file, "
-        f"cast({lit(loaded_at.isoformat(sep=' '))} as timestamp) as _loaded_at "
-        f"from ({data})"
-    )
-    return select, rows
+    return _FileShape(fmt, tuple(header) if header is not None else None, tuple(selects)), rows
+
+
+_FILE_COLUMN = "__reveil_file"
+
+
+def _staged_select(
+    files: list[tuple[Path, str, _FileShape]], mapping: Mapping, loaded_at: datetime
+) -> str:
+    """The SELECT of the staged view: the canonical rows of every file, ``_source_file`` (the
+    path relative to the landing folder) and ``_loaded_at``.
+
+    Files of one shape are read by one reader over the list of their paths rather than one
+    reader per file under a UNION: with a hundred Parquet parts a 535 M-row union ran DuckDB
+    out of memory in an aggregate that the same files read by one reader completed
+    (benchmarks/results/10m.md)."""
+    groups: dict[tuple[_FileShape, int], list[Path]] = {}
+    for path, rel, shape in files:
+        # str(path) is the landing folder's prefix + rel: the prefix length turns the file
+        # column of the reader back into rel
+        groups.setdefault((shape, len(str(path)) - len(rel)), []).append(path)
+    selects = []
+    for (shape, prefix), paths in groups.items():
+        header = list(shape.header) if shape.header is not None else None
+        data, _ = _relation_sql(
+            paths, mapping, header, with_line=False, filename_column=_FILE_COLUMN
+        )
+        selects.append(
+            f"select {', '.join(shape.selects)}, substr({q(_FILE_COLUMN)}, {prefix + 1}) "
+            f"as _source_file, cast({lit(loaded_at.isoformat(sep=' '))} as timestamp) "
+            f"as _loaded_at from ({data})"
+        )
+    return " union all by name ".join(f"({select})" for select in selects)
 
 
 def _format_hint(ctype: str, mapping: Mapping) -> str:
@@ -407,7 +453,7 @@ def stage_source(
     ensure_schemas(con)
     done = loaded_fingerprints(con, source.name)
     result = StageResult(source.name)
-    pending: list[tuple[StagedFile, str]] = []
+    pending: list[tuple[StagedFile, tuple[Path, str, _FileShape]]] = []
     files = discover_files(mapping, landing_dir)
     if not files and not done:
         folder = landing_dir / mapping.folder
@@ -427,13 +473,13 @@ def stage_source(
             if staged.fingerprint in done:
                 result.skipped_files += 1
                 continue
-            select, rows = _file_select(con, path, rel, mapping, loaded_at)
+            shape, rows = _file_select(con, path, rel, mapping)
             staged.rows = rows
-            pending.append((staged, select))
+            pending.append((staged, (path, rel, shape)))
     finally:
         con.execute("reset preserve_insertion_order")
     target = f"{STAGED}.{q(source.name)}"
-    body = " union all by name ".join(f"({select})" for _, select in pending)
+    body = _staged_select([file for _, file in pending], mapping, loaded_at) if pending else ""
     con.execute("begin transaction")
     try:
         con.execute(f"delete from {STAGED}._files where source = ?", [source.name])

@@ -94,6 +94,38 @@ def test_parquet_load(con, landing, tmp_path):
     assert published.inserted == 5
 
 
+def test_files_of_one_shape_are_read_by_one_reader_and_keep_their_own_name(con, landing):
+    """Parquet parts and CSV exports of one header share a reader each (a UNION of one reader
+    per file ran a 535 M-row aggregate out of memory); each row still names its file."""
+    (landing / "orders/parts").mkdir(parents=True)
+    for part in range(3):
+        duckdb.sql(
+            f"copy (select 'P{part}_' || i as order_id, 'C1' as contact_id, "
+            "timestamp '2026-01-01' as ordered_at, cast(i as decimal(14,2)) as amount, "
+            "'EUR' as currency, 'completed' as status "
+            f"from range(2) t(i)) to '{landing}/orders/parts/p{part}.parquet'"
+        )
+    write(landing / "orders/a.csv", ORDERS_HEADER + "A1,C1,2026-01-02 10:00:00,1,EUR,completed\n")
+    write(landing / "orders/b.csv", ORDERS_HEADER + "B1,C1,2026-01-02 10:00:00,2,EUR,completed\n")
+    reordered = "status,order_id,contact_id,ordered_at,amount,currency\n"
+    write(landing / "orders/c.csv", reordered + "completed,C9,C1,2026-01-02 10:00:00,3,EUR\n")
+    ingest.stage_source(con, identity("orders"), landing)
+    view = con.execute(
+        "select sql from duckdb_views() where schema_name = 'staged' and view_name = 'orders'"
+    ).fetchone()[0]
+    assert view.count("read_parquet(") == 1 and view.count("read_csv(") == 2
+    ingest.publish(con, ["orders"], run_id="test")
+    files = con.execute(
+        "select order_id, _source_file from raw.orders order by order_id"
+    ).fetchall()
+    assert files == [
+        ("A1", "orders/a.csv"),
+        ("B1", "orders/b.csv"),
+        ("C9", "orders/c.csv"),
+        *[(f"P{p}_{i}", f"orders/parts/p{p}.parquet") for p in range(3) for i in range(2)],
+    ]
+
+
 def test_rerun_on_same_files_adds_nothing_and_new_file_appends_only_its_rows(con, landing):
     write(landing / "orders/o1.csv", ORDERS_HEADER + "O1,C1,2026-01-02 10:00:00,10,EUR,completed\n")
     stage_and_publish(con, landing)
