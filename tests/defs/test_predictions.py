@@ -186,6 +186,53 @@ def test_metadata_has_parameters_likelihoods_and_the_holdout_table(built):
 # --- the marts, built by dbt in the same run ---------------------------------------------------
 
 
+def test_holdout_diagnostics_run_at_most_every_n_days_of_observation_end(built, tmp_path):
+    """Through Dagster, one instance: computed at AS_OF, skipped (and the date carried) the
+    next day, computed again a week later, and on every run with diagnostics_every_days=0."""
+    import shutil
+
+    _, con = built
+    database = con.execute(
+        "select path from duckdb_databases() where database_name = current_database()"
+    ).fetchone()[0]
+    copy = tmp_path / "w.duckdb"
+    shutil.copy(database, copy)
+    instance = dg.DagsterInstance.ephemeral()
+
+    def run(day: dt.date, every: int = 7) -> dict:
+        config = predictions.PredictionsConfig(
+            as_of_date=day.isoformat(), diagnostics_every_days=every
+        )
+        result = dg.materialize(
+            [predictions.customer_predictions],
+            resources={"duckdb": WarehouseResource(database=str(copy))},
+            run_config=dg.RunConfig(ops={"predictions__customer_predictions": config}),
+            instance=instance,
+        )
+        return _metadata(result, predictions.PREDICTIONS_KEY)
+
+    first = run(AS_OF)
+    assert "**Calibration**" in _value(first, "calibration_holdout")
+    assert _value(first, predictions.DIAGNOSTICS_END_KEY) == AS_OF.isoformat()
+    next_day = run(AS_OF + dt.timedelta(days=1))
+    assert _value(next_day, "calibration_holdout").startswith("_skipped_: computed for ")
+    assert "holdout_error_pct_mbgnbd" not in next_day
+    assert _value(next_day, predictions.DIAGNOSTICS_END_KEY) == AS_OF.isoformat()
+    week_later = run(AS_OF + dt.timedelta(days=7))
+    assert "**Calibration**" in _value(week_later, "calibration_holdout")
+    every_run = run(AS_OF + dt.timedelta(days=7), every=0)
+    assert "**Calibration**" in _value(every_run, "calibration_holdout")
+
+
+def test_diagnostics_due():
+    day = dt.date(2025, 6, 30)
+    assert predictions.diagnostics_due(None, day, 7) is None
+    assert predictions.diagnostics_due(day, day, 0) is None
+    assert "2025-06-24" in predictions.diagnostics_due(dt.date(2025, 6, 24), day, 7)
+    assert predictions.diagnostics_due(dt.date(2025, 6, 23), day, 7) is None
+    assert predictions.diagnostics_due(dt.date(2025, 7, 1), day, 7) is None  # a backfill
+
+
 def test_dim_contact_inactivity_carries_the_predictions(built):
     _, con = built
     row = con.execute(
