@@ -1,4 +1,5 @@
-"""build_dbt_args: the dbt CLI arguments of a run, from its run config (no database, no dbt)."""
+"""The dbt asset's plumbing without a database: build_dbt_args (the dbt CLI arguments of a run,
+from its run config), pruning of invocation folders, the order events are yielded in."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from dagster_project import settings
 from dagster_project.defs.dbt import (
     _FLAG_FIELDS,
     DbtRunConfig,
+    _stream_with_mart_row_counts,
     build_dbt_args,
     prune_invocation_dirs,
 )
@@ -126,3 +128,38 @@ def test_old_dbt_invocation_folders_are_pruned(tmp_path):
         "reveil_dbt_models-3",
         "reveil_dbt_models-4",
     ]
+
+
+def test_events_stream_while_dbt_runs_and_only_the_marts_wait(monkeypatch):
+    """Dagster stores each event as it is yielded: the events of staging and intermediate
+    models go out as dbt emits them; the marts' wait for dbt to exit (their row counts)."""
+    import dagster as dg
+
+    from dagster_project.defs import dbt as dbt_defs
+
+    keys = {"stg": dg.AssetKey(["staging", "stg"]), "mart": dg.AssetKey(["marts", "m"])}
+    emitted: list[str] = []
+
+    def dbt_events():
+        for name in ("stg", "mart"):
+            emitted.append(name)
+            yield dg.Output(None, output_name=name)
+        mart_check = dg.AssetCheckResult(
+            passed=True, asset_key=keys["mart"], check_name="unique_m_id"
+        )
+        emitted.append("mart check")
+        yield mart_check
+        emitted.append("dbt exited")
+
+    monkeypatch.setattr(
+        dbt_defs,
+        "_row_counts",
+        lambda tables: {t: {"dagster/row_count": dg.MetadataValue.int(3)} for t in tables},
+    )
+    stream = _stream_with_mart_row_counts(dbt_events(), keys, log=None)
+    first = next(stream)
+    assert first.output_name == "stg" and emitted == ["stg"]  # dbt has not gone further
+    rest = list(stream)
+    assert emitted[-1] == "dbt exited"
+    assert [type(e).__name__ for e in rest] == ["Output", "AssetCheckResult"]
+    assert rest[0].metadata["dagster/row_count"].value == 3

@@ -17,7 +17,7 @@ import json
 import os
 import shutil
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -194,11 +194,39 @@ def _row_counts(tables: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str
 
 
 def _event_key(event: Any, keys_by_output_name: Mapping[str, dg.AssetKey]) -> dg.AssetKey | None:
+    """The asset an event of dagster-dbt is about (a check result: the asset it checks)."""
     if isinstance(event, dg.Output):
         return keys_by_output_name.get(event.output_name)
-    if isinstance(event, dg.AssetMaterialization):
+    if isinstance(event, dg.AssetMaterialization | dg.AssetCheckResult | dg.AssetCheckEvaluation):
         return event.asset_key
     return None
+
+
+def _is_mart(key: dg.AssetKey | None) -> bool:
+    return key is not None and key.path[0] == "marts"
+
+
+def _stream_with_mart_row_counts(
+    events: Iterable[Any],
+    keys_by_output_name: Mapping[str, dg.AssetKey],
+    log: dg.DagsterLogManager,
+) -> Iterator[Any]:
+    """The events of a dbt invocation as they stream, the marts' with their row count.
+
+    Dagster stores every event as it is yielded (~600 for a build: outputs, materialisations,
+    one check result per dbt test), which took ~20 s at the end of a build when all of them
+    were yielded after dbt exited. They are yielded as dbt emits them, so the storage works
+    while dbt builds; only the marts' outputs and check results wait: DuckDB lets one process
+    open the file for writing and dbt holds it for the whole build, so their row counts can
+    only be read once dbt has exited.
+    """
+    marts: list[Any] = []
+    for event in events:
+        if _is_mart(_event_key(event, keys_by_output_name)):
+            marts.append(event)
+        else:
+            yield event
+    yield from _with_mart_row_counts(marts, keys_by_output_name, log)
 
 
 def _with_mart_row_counts(
@@ -206,20 +234,27 @@ def _with_mart_row_counts(
     keys_by_output_name: Mapping[str, dg.AssetKey],
     log: dg.DagsterLogManager,
 ) -> Iterator[Any]:
-    """The events of a finished dbt invocation, mart materialisations with their row count.
-
-    DuckDB lets only one process open the file for writing, and dbt holds it for the whole
-    build, so the counts are read after dbt has exited instead of while events stream.
-    """
+    """Events of marts, materialisations with their row count and ``lib/mart_metadata``
+    aggregates, read after dbt has exited (read-only)."""
     keys = [_event_key(event, keys_by_output_name) for event in events]
-    marts = [tuple(key.path) for key in keys if key is not None and key.path[0] == "marts"]
+    marts = list(
+        dict.fromkeys(
+            tuple(key.path)
+            for event, key in zip(events, keys, strict=True)
+            if _is_mart(key) and isinstance(event, dg.Output | dg.AssetMaterialization)
+        )
+    )
     try:
         counts = _row_counts(marts)
     except duckdb.Error as error:  # e.g. another process holds the file: counts are optional
         log.warning(f"Row counts of the marts skipped: {error}")
         counts = {}
     for event, key in zip(events, keys, strict=True):
-        if key is not None and tuple(key.path) in counts:
+        if (
+            isinstance(event, dg.Output | dg.AssetMaterialization)
+            and key is not None
+            and tuple(key.path) in counts
+        ):
             event = event.with_metadata({**event.metadata, **counts[tuple(key.path)]})
         yield event
 
@@ -248,12 +283,11 @@ def reveil_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, co
     invocation = dbt.cli(
         build_dbt_args(config, target=target), context=context, raise_on_error=False
     )
-    events = list(invocation.stream())
     if on_spark:
-        yield from events
+        yield from invocation.stream()
     else:
-        yield from _with_mart_row_counts(
-            events, context.assets_def.keys_by_output_name, context.log
+        yield from _stream_with_mart_row_counts(
+            invocation.stream(), context.assets_def.keys_by_output_name, context.log
         )
     target_path = Path(invocation.target_path)
     if not target_path.is_absolute():
