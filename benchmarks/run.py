@@ -97,6 +97,7 @@ def _env(data: Path) -> dict:
         REVEIL_DATA_DIR=str(data),
         REVEIL_WAREHOUSE=str(data / "warehouse" / "reveil.duckdb"),
         DAGSTER_HOME=str(data / "dagster_home"),
+        REVEIL_DUCKDB_TEMP_DIR=str(data / "tmp"),
         REVEIL_LOG_LEVEL="WARNING",
     )
     (data / "dagster_home").mkdir(parents=True, exist_ok=True)

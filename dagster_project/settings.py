@@ -80,6 +80,9 @@ def duckdb_config() -> dict:
 
 
 def export_warehouse_env() -> None:
-    """Make the resolved warehouse path visible to dbt subprocesses (profiles.yml) and to the
-    ``EnvVar`` of the warehouse resource; a value already set wins."""
+    """Make the resolved warehouse path and DuckDB spill folder visible to dbt subprocesses
+    (profiles.yml) and to the ``EnvVar`` of the warehouse resource; a value already set wins."""
     os.environ["REVEIL_WAREHOUSE"] = str(warehouse_path())
+    temp = duckdb_temp_dir()  # dbt spills where the other DuckDB connections do
+    temp.mkdir(parents=True, exist_ok=True)
+    os.environ["REVEIL_DUCKDB_TEMP_DIR"] = str(temp)

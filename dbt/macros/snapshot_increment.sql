@@ -65,7 +65,7 @@
 {% macro reveil_snapshot_increment_ctes(changes_cte, date_column, dates_cte) %}
 
 {% if is_incremental() %}
-previous_build as (
+previous_build as {{ reveil_not_materialized() }} (
 
     select as_of_date, contact_id, source_loaded_through from {{ this }}
 

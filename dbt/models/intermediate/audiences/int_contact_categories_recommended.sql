@@ -50,22 +50,57 @@ purchased_lines as (
 
 ),
 
-last_order_categories as (
+{# the last order first (two aggregates), then the categories of that order only: a window
+   over every purchased line (10 M lines on 1 M contacts) ran DuckDB out of memory at 10 M #}
+
+last_order_times as (
 
     select
         contact_id,
-        order_id,
-        ordered_at,
-        product_category,
-        sum(line_amount) as category_amount
+        max(ordered_at) as last_ordered_at
 
     from purchased_lines
 
+    group by contact_id
+
+),
+
+last_orders as (
+
+    select
+        purchased_lines.contact_id,
+        max(purchased_lines.order_id) as last_order_id
+
+    from purchased_lines
+
+    inner join last_order_times
+        on
+            purchased_lines.contact_id = last_order_times.contact_id
+            and purchased_lines.ordered_at = last_order_times.last_ordered_at
+
+    group by purchased_lines.contact_id
+
+),
+
+last_order_categories as (
+
+    select
+        purchased_lines.contact_id,
+        purchased_lines.order_id,
+        purchased_lines.product_category,
+        sum(purchased_lines.line_amount) as category_amount
+
+    from purchased_lines
+
+    inner join last_orders
+        on
+            purchased_lines.contact_id = last_orders.contact_id
+            and purchased_lines.order_id = last_orders.last_order_id
+
     group by
-        contact_id,
-        order_id,
-        ordered_at,
-        product_category
+        purchased_lines.contact_id,
+        purchased_lines.order_id,
+        purchased_lines.product_category
 
 ),
 
@@ -76,8 +111,6 @@ last_categories_ranked as (
         row_number() over (
             partition by contact_id
             order by
-                ordered_at desc,
-                order_id desc,
                 category_amount desc,
                 product_category asc
         ) as category_order

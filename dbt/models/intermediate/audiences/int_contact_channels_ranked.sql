@@ -31,7 +31,7 @@ inactivity as (
 
 ),
 
-events as (
+events as {{ reveil_not_materialized() }} (
 
     select * from {{ ref('stg_raw__email_events') }}
 

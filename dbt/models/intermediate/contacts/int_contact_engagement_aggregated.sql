@@ -8,7 +8,7 @@
 
 with
 
-events as (
+events as {{ reveil_not_materialized() }} (
 
     select * from {{ ref('stg_raw__email_events') }}
 

@@ -20,7 +20,7 @@ company_registry as (
 
 ),
 
-orders as (
+orders as {{ reveil_not_materialized() }} (
 
     select * from {{ ref('stg_raw__orders') }}
 

@@ -7,7 +7,7 @@
 
 with
 
-orders as (
+orders as {{ reveil_not_materialized() }} (
 
     select * from {{ ref('stg_raw__orders') }}
 

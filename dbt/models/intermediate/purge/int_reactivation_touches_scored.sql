@@ -17,7 +17,7 @@ touches as (
 
 ),
 
-events as (
+events as {{ reveil_not_materialized() }} (
 
     select * from {{ ref('stg_raw__email_events') }}
 
@@ -25,7 +25,7 @@ events as (
 
 ),
 
-orders as (
+orders as {{ reveil_not_materialized() }} (
 
     select * from {{ ref('stg_raw__orders') }}
 

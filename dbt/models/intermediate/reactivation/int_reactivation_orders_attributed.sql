@@ -20,7 +20,7 @@ touches as (
 
 ),
 
-orders as (
+orders as {{ reveil_not_materialized() }} (
 
     select * from {{ ref('stg_raw__orders') }}
 

@@ -11,7 +11,7 @@ campaigns as (
 
 ),
 
-events as (
+events as {{ reveil_not_materialized() }} (
 
     select * from {{ ref('stg_raw__email_events') }}
 

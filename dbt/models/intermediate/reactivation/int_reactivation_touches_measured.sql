@@ -19,13 +19,13 @@ attributed_orders as (
 
 ),
 
-orders as (
+orders as {{ reveil_not_materialized() }} (
 
     select * from {{ ref('stg_raw__orders') }}
 
 ),
 
-events as (
+events as {{ reveil_not_materialized() }} (
 
     select * from {{ ref('stg_raw__email_events') }}
 
