@@ -69,7 +69,7 @@ affected_last_events as (
     the delivered campaigns from the bucket of their first delivery. Each running row stands
     for the dates up to the contact's next bucket.
 #}
-bucketed_events as (
+bucketed_events as {{ reveil_not_materialized() }} (
 
     select
         full_dates.as_of_date as bucket_date,

@@ -5,7 +5,20 @@
     inflated by privacy proxies: human opens make a contact email-active and feed the reason
     lost_interest, but do not keep a customer active. Status rules: macro inactivity_status.
     A contact with no activity yet is measured from the day it was created.
+
+    DuckDB: the joins run in the order written (the optimizer's build-side choice is off for
+    this model only). It estimates the contacts x snapshot dates range join at a few thousand
+    rows (17 M on 10 M contacts), so it built its outer-join hash tables on that side and ran
+    out of memory at 4 GB; as written, the hash tables hold the aggregates and spill (39 s).
+    The setting is global to the DuckDB process while this model builds: another model built
+    at the same time keeps its results, only its join sides may differ.
 #}
+{{ config(
+    pre_hook=[] if target.type != 'duckdb' else [
+        "set global disabled_optimizers = 'build_side_probe_side'"
+    ],
+    post_hook=[] if target.type != 'duckdb' else ["reset global disabled_optimizers"],
+) }}
 with
 
 contacts as (
@@ -34,19 +47,22 @@ snapshot_dates as (
 
 ),
 
-orders_aggregated as (
+orders_aggregated as {{ reveil_not_materialized() }} (
 
     select * from {{ ref('int_contact_orders_aggregated') }}
 
+    {# it also holds every reactivation-send eve: 143 M rows on 10 M contacts, 20 M kept #}
+    where as_of_date in (select snapshot_dates.as_of_date from snapshot_dates)
+
 ),
 
-engagement as (
+engagement as {{ reveil_not_materialized() }} (
 
     select * from {{ ref('int_contact_engagement_aggregated') }}
 
 ),
 
-contacts_by_snapshot as (
+contacts_by_snapshot as {{ reveil_not_materialized() }} (
 
     select
         snapshot_dates.as_of_date,
@@ -222,29 +238,59 @@ reasoned as (
 
 ),
 
+{#
+    Last activity per (snapshot, contact) for the revenue at stake, read again from the
+    imports rather than from `reasoned`: a second reference to that wide chain made DuckDB
+    materialise it whole (20 M rows x 40 columns on 10 M contacts), which it could not spill
+    (out of memory at 4 GB). Same value as reasoned.last_activity_date.
+#}
+activity_dates as (
+
+    select
+        contacts_by_snapshot.as_of_date,
+        contacts_by_snapshot.contact_id,
+        cast(
+            {{ reveil_greatest(['orders_aggregated.last_order_at', 'engagement.last_click_at']) }}
+            as date
+        ) as last_activity_date
+
+    from contacts_by_snapshot
+
+    left join orders_aggregated
+        on
+            contacts_by_snapshot.as_of_date = orders_aggregated.as_of_date
+            and contacts_by_snapshot.contact_id = orders_aggregated.contact_id
+
+    left join engagement
+        on
+            contacts_by_snapshot.as_of_date = engagement.as_of_date
+            and contacts_by_snapshot.contact_id = engagement.contact_id
+
+),
+
 orders_at_stake as (
 
     select
-        reasoned.as_of_date,
-        reasoned.contact_id,
+        activity_dates.as_of_date,
+        activity_dates.contact_id,
         count(*) as orders_at_stake_count,
         sum(orders.amount) as revenue_at_stake
 
-    from reasoned
+    from activity_dates
 
     inner join orders
         on
-            reasoned.contact_id = orders.contact_id
-            and reasoned.last_activity_date >= orders.ordered_date
+            activity_dates.contact_id = orders.contact_id
+            and activity_dates.last_activity_date >= orders.ordered_date
             and cast({{ dbt.dateadd(
-                'month', -var('value_at_stake_months'), 'reasoned.last_activity_date'
+                'month', -var('value_at_stake_months'), 'activity_dates.last_activity_date'
             ) }} as date) < orders.ordered_date
 
     where orders.is_completed
 
     group by
-        reasoned.as_of_date,
-        reasoned.contact_id
+        activity_dates.as_of_date,
+        activity_dates.contact_id
 
 ),
 

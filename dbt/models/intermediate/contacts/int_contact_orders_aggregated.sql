@@ -21,7 +21,7 @@ snapshot_dates as (
 
 {{ reveil_snapshot_increment_ctes('orders', 'ordered_date', 'snapshot_dates') }}
 
-completed_orders as (
+completed_orders as {{ reveil_not_materialized() }} (
 
     select
         contact_id,
