@@ -14,6 +14,8 @@ from pathlib import Path
 
 import duckdb
 
+from dagster_project import settings
+
 SCRIPT = """
 create table contacts as select * from read_parquet('{landing}/contacts/*.parquet');
 create table orders as select * from read_parquet('{landing}/orders/*.parquet');
@@ -134,7 +136,8 @@ where k.campaign_kind = 'reactivation';
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.floor")
     parser.add_argument("--landing", type=Path, required=True)
-    parser.add_argument("--memory-limit", default="4GB")
+    # the pipeline's limit: the floor gets the same memory
+    parser.add_argument("--memory-limit", default=settings.duckdb_memory_limit())
     args = parser.parse_args(argv)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:

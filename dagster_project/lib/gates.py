@@ -331,6 +331,8 @@ def _context(data_docs_dir: Path | None):
         ProgressBarsConfig,
     )
 
+    from dagster_project.lib import gx_data_docs_views
+
     defaults = InMemoryStoreBackendDefaults(init_temp_docs_sites=False)
     stores = dict(defaults.stores)
     sites: dict[str, Any] = {}
@@ -349,7 +351,15 @@ def _context(data_docs_dir: Path | None):
                 "class_name": "TupleFilesystemStoreBackend",
                 "base_directory": str(data_docs_dir / DATA_DOCS_SITE_NAME),
             },
-            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            "site_index_builder": {
+                "class_name": "DefaultSiteIndexBuilder",
+                "view": gx_data_docs_views.view_config(index=True),
+            },
+            # templates compiled once per process (gx_data_docs_views)
+            "site_section_builders": {
+                section: {"view": gx_data_docs_views.view_config()}
+                for section in ("expectations", "validations", "profiling")
+            },
         }
     config = DataContextConfig(
         store_backend_defaults=defaults,

@@ -3,6 +3,7 @@ from its run config), pruning of invocation folders, the order events are yielde
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 
 import pytest
@@ -12,8 +13,11 @@ from dagster_project import settings
 from dagster_project.defs.dbt import (
     _FLAG_FIELDS,
     DbtRunConfig,
+    ReveilDbtCliResource,
     _stream_with_mart_row_counts,
     build_dbt_args,
+    dbt_executable,
+    dbt_project,
     prune_invocation_dirs,
 )
 
@@ -163,3 +167,26 @@ def test_events_stream_while_dbt_runs_and_only_the_marts_wait(monkeypatch):
     assert emitted[-1] == "dbt exited"
     assert [type(e).__name__ for e in rest] == ["Output", "AssetCheckResult"]
     assert rest[0].metadata["dagster/row_count"].value == 3
+
+
+def test_dbt_version_of_this_virtualenv_is_read_without_running_dbt(monkeypatch, tmp_path):
+    """dagster-dbt's ``dbt --version`` subprocess (~2 s per build) is skipped for this
+    virtualenv's dbt; another executable is still asked."""
+    import dagster_dbt.core.resource as dagster_dbt_resource
+
+    calls = []
+
+    def check_output(args, *rest, **kwargs):
+        calls.append(args)
+        return b"Core:\n  - installed: 9.8.7\n"
+
+    monkeypatch.setattr(dagster_dbt_resource, "check_output", check_output)
+    ours = ReveilDbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable())
+    assert str(ours._cli_version) == importlib.metadata.version("dbt-core")
+    assert calls == []
+    elsewhere = tmp_path / "dbt"
+    elsewhere.write_text("#!/bin/sh\n")
+    elsewhere.chmod(0o755)
+    other = ReveilDbtCliResource(project_dir=dbt_project, dbt_executable=str(elsewhere))
+    assert str(other._cli_version) == "9.8.7"
+    assert calls == [[str(elsewhere), "--version"]]

@@ -78,6 +78,19 @@ def _load_day_2(warehouse) -> None:
                 'landing/orders/day2.csv' as _source_file, ? as _loaded_at""",
             [LATE_LOADED_AT],
         )
+        # the late order's basket (shoes + bags), and a bags line added late to o08's basket
+        # (ordered 2024-04-01, loaded with the first day): both dates are recounted
+        con.executemany(
+            """insert into raw.order_lines by name
+            select ? as order_id, ? as line_number, 'p2' as product_id,
+                ? as product_category, 1 as quantity, 10.0 as unit_price,
+                'landing/order_lines/day2.csv' as _source_file, ? as _loaded_at""",
+            [
+                ("late_order", 1, "Shoes", LATE_LOADED_AT),
+                ("late_order", 2, "Bags", LATE_LOADED_AT),
+                ("o08", 2, "Bags", LATE_LOADED_AT),
+            ],
+        )
         # the loader replaces a re-delivered order (same order_id): now cancelled
         con.execute(
             "update raw.orders set status = 'cancelled', _loaded_at = ? "
@@ -129,10 +142,16 @@ def builds(tmp_path_factory):
                     "where as_of_date = date '2024-04-30'"  # eve of the reactivation send
                 ).fetchall()
             )
+            count_watermarks = dict(
+                con.execute(
+                    "select ordered_date, max(source_loaded_through) "
+                    "from intermediate.int_category_pairs_counted group by ordered_date"
+                ).fetchall()
+            )
         incremental = _tables(warehouse)
         _build(DAY_2, full_refresh=True)
         full = _tables(warehouse)
-        yield incremental, full, watermarks, warehouse
+        yield incremental, full, (watermarks, count_watermarks), warehouse
 
 
 def test_incremental_build_equals_full_refresh(builds):
@@ -162,10 +181,24 @@ def test_history_rows_of_the_day_equal_too(builds):
 def test_incremental_build_rewrote_only_affected_rows(builds):
     """At a past snapshot date the late order's contact was recomputed (new watermark) and
     the others were left as they were (watermark of the first build)."""
-    _, _, watermarks, _ = builds
+    _, _, (watermarks, _), _ = builds
     assert watermarks["c05"] == LATE_LOADED_AT
     untouched = {c: w for c, w in watermarks.items() if c != "c05"}
     assert untouched and set(untouched.values()) == {LOADED_AT}
+
+
+def test_incremental_build_recounted_only_affected_basket_days(builds):
+    """The daily basket counts: the late order's day and o08's day (a line loaded late) were
+    recounted; the day of c01's order re-delivered as cancelled has no basket left (gone);
+    the other days kept the first build's counts (its watermark)."""
+    _, full, (_, count_watermarks), _ = builds
+    recounted = {d.isoformat() for d, w in count_watermarks.items() if w == LATE_LOADED_AT}
+    assert recounted == {"2024-02-01", "2024-04-01"}
+    assert "2024-06-20" not in {d.isoformat() for d in count_watermarks}
+    kept = {w for d, w in count_watermarks.items() if d.isoformat() not in recounted}
+    assert kept == {LOADED_AT}
+    # the late baskets reached the rules' counts: shoes + bags is now a pair
+    assert any("'shoes', 'bags'" in row for row in full["intermediate.int_category_pairs_counted"])
 
 
 def _stg_event_tests(warehouse, tmp_path, *, test_all_loads: bool) -> dict[str, str]:

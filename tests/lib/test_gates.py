@@ -347,6 +347,35 @@ def test_data_docs(warehouse, tmp_path):
     assert "Data Docs: `" in first.to_markdown()
 
 
+def test_data_docs_templates_compiled_once_per_process(warehouse, tmp_path, monkeypatch):
+    """GX renders the pages with our views: the second build compiles no template (its
+    bytecode comes from the shared cache) and its pages are the same."""
+    import jinja2
+
+    from dagster_project.lib.gx_data_docs_views import BYTECODE_CACHE
+
+    BYTECODE_CACHE.clear()
+    compiled = []
+    original = jinja2.Environment.compile
+
+    def counting_compile(self, source, *args, **kwargs):
+        compiled.append(args[0] if args else kwargs.get("name"))
+        return original(self, source, *args, **kwargs)
+
+    monkeypatch.setattr(jinja2.Environment, "compile", counting_compile)
+
+    def build(docs):
+        run_suite(warehouse, "raw.orders", "orders_docs", NOT_NULL, data_docs_dir=docs)
+        return sorted(p.relative_to(docs) for p in (docs / "local_site").rglob("*.html"))
+
+    first = build(tmp_path / "first")
+    assert compiled, "GX did not render through jinja2.Environment.compile"
+    compiled.clear()
+    second = build(tmp_path / "second")
+    assert [name for name in compiled if name and name.endswith(".j2")] == []
+    assert len(first) == len(second) >= 2  # index and the validation page
+
+
 def test_data_docs_mask_personal_values(warehouse, tmp_path):
     docs = tmp_path / "docs"
     regex = gx.expectations.ExpectColumnValuesToNotMatchRegex(column="email", regex="@example")

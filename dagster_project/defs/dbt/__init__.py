@@ -13,18 +13,21 @@ is never parsed at import time: ``make manifest`` (``dbt parse``) writes it, and
 ``prepare_if_dev`` refreshes it under ``dagster dev``.
 """
 
+import importlib.metadata
 import json
 import os
 import shutil
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import date
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import duckdb
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+from packaging.version import Version
 
 from dagster_project import settings
 from dagster_project.lib import mart_metadata, spark_raw
@@ -331,6 +334,19 @@ def dbt_executable() -> str:
     return shutil.which("dbt") or "dbt"
 
 
-dbt_resource = DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable())
+class ReveilDbtCliResource(DbtCliResource):
+    """dagster-dbt runs ``dbt --version`` in a subprocess before every invocation (~2 s: a
+    full dbt start-up) to choose between dbt Core and dbt Fusion. When the executable is this
+    virtualenv's dbt, its version is the installed dbt-core package's: read that instead.
+    Any other executable is still asked."""
+
+    @cached_property
+    def _cli_version(self) -> Version:
+        if Path(self.dbt_executable).parent == Path(sys.prefix) / "bin":
+            return Version(importlib.metadata.version("dbt-core"))
+        return super()._cli_version
+
+
+dbt_resource = ReveilDbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable())
 
 defs = dg.Definitions(assets=[reveil_dbt_models], resources={"dbt": dbt_resource})

@@ -1,7 +1,8 @@
 {#
     Association rules between product categories, A -> B, mined from the baskets of the
     completed orders placed in the association_lookback_days days up to the snapshot date (a
-    basket = the distinct categories of one order's lines):
+    basket = the distinct categories of one order's lines), summed from the daily counts of
+    int_category_pairs_counted (which holds exactly that window):
         rule_support    support(A -> B)    = baskets with A and B / baskets
         rule_confidence confidence(A -> B) = baskets with A and B / baskets with A
         rule_lift       lift(A -> B)       = confidence(A -> B) / (baskets with B / baskets)
@@ -10,74 +11,58 @@
 #}
 with
 
-orders as (
+daily_counts as (
 
-    select * from {{ ref('stg_raw__orders') }}
-
-),
-
-order_lines as (
-
-    select * from {{ ref('stg_raw__order_lines') }}
+    select * from {{ ref('int_category_pairs_counted') }}
 
 ),
 
-baskets as (
+day_totals as (
 
     select distinct
-        order_lines.order_id,
-        order_lines.product_category
+        ordered_date,
+        day_basket_count
 
-    from order_lines
-
-    inner join orders
-        on order_lines.order_id = orders.order_id
-
-    where
-        orders.is_completed
-        and order_lines.product_category is not null
-        and orders.ordered_date <= {{ reveil_as_of() }}
-        and orders.ordered_date > {{ reveil_as_of(-var('association_lookback_days')) }}
+    from daily_counts
 
 ),
 
 basket_totals as (
 
-    select count(distinct order_id) as basket_count
+    select cast(sum(day_basket_count) as {{ dbt.type_bigint() }}) as basket_count
 
-    from baskets
+    from day_totals
 
 ),
 
 category_counts as (
 
     select
-        product_category,
-        count(*) as basket_count
+        antecedent_category as product_category,
+        cast(sum(pair_basket_count) as {{ dbt.type_bigint() }}) as basket_count
 
-    from baskets
+    from daily_counts
 
-    group by product_category
+    where antecedent_category = consequent_category
+
+    group by antecedent_category
 
 ),
 
 pair_counts as (
 
     select
-        antecedents.product_category as antecedent_category,
-        consequents.product_category as consequent_category,
-        count(*) as pair_basket_count
+        antecedent_category,
+        consequent_category,
+        cast(sum(pair_basket_count) as {{ dbt.type_bigint() }}) as pair_basket_count
 
-    from baskets as antecedents
+    from daily_counts
 
-    inner join baskets as consequents
-        on
-            antecedents.order_id = consequents.order_id
-            and antecedents.product_category <> consequents.product_category
+    where antecedent_category <> consequent_category
 
     group by
-        antecedents.product_category,
-        consequents.product_category
+        antecedent_category,
+        consequent_category
 
 ),
 
