@@ -22,8 +22,10 @@ from dagster_project.defs.dbt import (
 )
 
 
-def test_defaults_build_everything_without_vars():
-    assert build_dbt_args(DbtRunConfig()) == [
+@pytest.mark.parametrize("target", [None, "duckdb"])
+def test_defaults_build_everything_without_vars(target):
+    # the profile's default target is not named, so a run reuses `make manifest`'s parse
+    assert build_dbt_args(DbtRunConfig(), target=target) == [
         "build",
         "--exclude",
         "resource_type:unit_test",

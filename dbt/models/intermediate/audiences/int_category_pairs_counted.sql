@@ -60,31 +60,36 @@ stored_dates as (
 
 ),
 
+{# scalar filters and semi-joins, so that DuckDB narrows orders and lines before joining
+   them (with a cross join to previous_build it joined every line to its order first: 1.7 s
+   instead of 0.6 s for a day at 1 M contacts) #}
 dates_to_count as (
 
     select orders.ordered_date
 
     from orders
 
-    cross join previous_build
-
     where
-        previous_build.loaded_through is null
-        or coalesce(orders.loaded_at > previous_build.loaded_through, true)
+        orders.loaded_at > (select previous_build.loaded_through from previous_build)
+        or orders.loaded_at is null
         or orders.ordered_date not in (select stored_dates.ordered_date from stored_dates)
 
     union
 
     select orders.ordered_date
 
-    from order_lines
+    from orders
 
-    inner join orders
-        on order_lines.order_id = orders.order_id
+    where
+        orders.order_id in (
+            select order_lines.order_id
 
-    cross join previous_build
+            from order_lines
 
-    where coalesce(order_lines.loaded_at > previous_build.loaded_through, true)
+            where
+                order_lines.loaded_at > (select previous_build.loaded_through from previous_build)
+                or order_lines.loaded_at is null
+        )
 
 ),
 
@@ -94,8 +99,7 @@ counted_orders as (
 
     from orders
 
-    inner join dates_to_count
-        on orders.ordered_date = dates_to_count.ordered_date
+    where orders.ordered_date in (select dates_to_count.ordered_date from dates_to_count)
 
 ),
 {% else %}
