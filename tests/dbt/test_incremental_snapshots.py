@@ -36,6 +36,7 @@ VOLATILE_COLUMNS = {
     "source_loaded_through",
     "orders_loaded_through",
     "counted_as_of_date",
+    "built_as_of_date",
     "recorded_at",
 }
 # tables kept across builds (full_refresh = false): not rebuilt by --full-refresh
@@ -148,10 +149,16 @@ def builds(tmp_path_factory):
                     "from intermediate.int_category_pairs_counted group by ordered_date"
                 ).fetchall()
             )
+            purchase_builds = dict(
+                con.execute(
+                    "select contact_id, max(built_as_of_date) "
+                    "from intermediate.int_contact_categories_purchased group by contact_id"
+                ).fetchall()
+            )
         incremental = _tables(warehouse)
         _build(DAY_2, full_refresh=True)
         full = _tables(warehouse)
-        yield incremental, full, (watermarks, count_watermarks), warehouse
+        yield incremental, full, (watermarks, count_watermarks, purchase_builds), warehouse
 
 
 def test_incremental_build_equals_full_refresh(builds):
@@ -181,7 +188,7 @@ def test_history_rows_of_the_day_equal_too(builds):
 def test_incremental_build_rewrote_only_affected_rows(builds):
     """At a past snapshot date the late order's contact was recomputed (new watermark) and
     the others were left as they were (watermark of the first build)."""
-    _, _, (watermarks, _), _ = builds
+    _, _, (watermarks, _, _), _ = builds
     assert watermarks["c05"] == LATE_LOADED_AT
     untouched = {c: w for c, w in watermarks.items() if c != "c05"}
     assert untouched and set(untouched.values()) == {LOADED_AT}
@@ -191,7 +198,7 @@ def test_incremental_build_recounted_only_affected_basket_days(builds):
     """The daily basket counts: the late order's day and o08's day (a line loaded late) were
     recounted; the day of c01's order re-delivered as cancelled has no basket left (gone);
     the other days kept the first build's counts (its watermark)."""
-    _, full, (_, count_watermarks), _ = builds
+    _, full, (_, count_watermarks, _), _ = builds
     recounted = {d.isoformat() for d, w in count_watermarks.items() if w == LATE_LOADED_AT}
     assert recounted == {"2024-02-01", "2024-04-01"}
     assert "2024-06-20" not in {d.isoformat() for d in count_watermarks}
@@ -199,6 +206,18 @@ def test_incremental_build_recounted_only_affected_basket_days(builds):
     assert kept == {LOADED_AT}
     # the late baskets reached the rules' counts: shoes + bags is now a pair
     assert any("'shoes', 'bags'" in row for row in full["intermediate.int_category_pairs_counted"])
+
+
+def test_incremental_build_recomputed_only_affected_customers_categories(builds):
+    """What each customer bought: c05 (late order) and c08 (a line loaded late) were
+    recomputed at the new snapshot date; c01 (its only completed order re-delivered as
+    cancelled) has no row left; the other customers kept the first build's rows."""
+    *_, (_, _, purchase_builds), _ = builds
+    recomputed = {c for c, built in purchase_builds.items() if built.isoformat() == DAY_2}
+    assert recomputed == {"c05", "c08"}
+    assert "c01" not in purchase_builds
+    kept = {built.isoformat() for c, built in purchase_builds.items() if c not in recomputed}
+    assert kept == {DAY_1}
 
 
 def _stg_event_tests(warehouse, tmp_path, *, test_all_loads: bool) -> dict[str, str]:
