@@ -64,13 +64,15 @@ def _tree_rss(proc: psutil.Process) -> int:
     return total
 
 
-def measured(name: str, cmd: list[str], env: dict, log: Path, keep_samples=False) -> Measure:
+def measured(
+    name: str, cmd: list[str], env: dict, log: Path, keep_samples=False, cwd: Path = ROOT
+) -> Measure:
     """Run ``cmd``, sampling the RSS of its whole process tree every 0.1 s."""
     log.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     samples: list[tuple[float, float]] = []
     with log.open("w") as out:
-        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=cwd)
         ps = psutil.Process(proc.pid)
         stop = threading.Event()
 
@@ -296,12 +298,15 @@ def main(argv: list[str] | None = None) -> int:
                 "parse",
                 "--quiet",
                 "--profiles-dir",
-                "dbt",
+                ".",
                 "--project-dir",
-                "dbt",
+                ".",
             ],
             env,
             logs / "parse.log",
+            # from dbt/, as `make manifest`: the parse keeps seed paths relative to where it
+            # ran, and dagster-dbt runs dbt from dbt/
+            cwd=ROOT / "dbt",
         )
     )
 
