@@ -220,16 +220,18 @@ def test_incremental_build_recomputed_only_affected_customers_categories(builds)
     assert kept == {DAY_1}
 
 
-def _stg_event_tests(warehouse, tmp_path, *, test_all_loads: bool) -> dict[str, str]:
-    """Run dbt's tests of stg_raw__email_events; {test name: status}."""
+def _dbt_tests(
+    warehouse, tmp_path, *, test_all_loads: bool, model: str = "stg_raw__email_events"
+) -> dict[str, str]:
+    """Run dbt's tests of ``model``; {test name: status}."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("REVEIL_WAREHOUSE", str(warehouse))
-        patch.setenv("DBT_TARGET_PATH", str(tmp_path / f"target_{test_all_loads}"))
+        patch.setenv("DBT_TARGET_PATH", str(tmp_path / f"target_{model}_{test_all_loads}"))
         invocation = dbt_resource.cli(
             [
                 "test",
                 "--select",
-                "stg_raw__email_events",
+                model,
                 "--exclude",
                 "resource_type:unit_test",
                 "--vars",
@@ -252,8 +254,36 @@ def test_event_tests_check_the_latest_load_unless_asked_for_all(builds, tmp_path
             "where event_id = (select min(event_id) from raw.email_events where _loaded_at = ?)",
             [LOADED_AT],
         )
-    latest = _stg_event_tests(warehouse, tmp_path, test_all_loads=False)
-    every = _stg_event_tests(warehouse, tmp_path, test_all_loads=True)
+    latest = _dbt_tests(warehouse, tmp_path, test_all_loads=False)
+    every = _dbt_tests(warehouse, tmp_path, test_all_loads=True)
     name = "unique_stg_raw__email_events_event_id"
     assert latest[name] == "pass"
     assert every[name] == "fail"
+
+
+def test_composite_key_test_finds_a_repeated_key(builds, tmp_path):
+    """unique_combination_of_columns (hash of the key first, then the exact key) fails on a
+    row repeated in a table, and passes again once it is gone."""
+    *_, warehouse = builds
+    name = (
+        "unique_combination_of_columns_int_category_pairs_counted_"
+        "ordered_date__antecedent_category__consequent_category"
+    )
+    table = "intermediate.int_category_pairs_counted"
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(f"create table main.pairs_backup as select * from {table}")
+        con.execute(f"insert into {table} select * from {table} limit 1")
+    try:
+        failing = _dbt_tests(
+            warehouse, tmp_path, test_all_loads=False, model="int_category_pairs_counted"
+        )
+    finally:
+        with duckdb.connect(str(warehouse)) as con:
+            con.execute(f"delete from {table}")
+            con.execute(f"insert into {table} select * from main.pairs_backup")
+            con.execute("drop table main.pairs_backup")
+    passing = _dbt_tests(
+        warehouse, tmp_path, test_all_loads=True, model="int_category_pairs_counted"
+    )
+    assert [failing[t] for t in failing if t.startswith(name)] == ["fail"]
+    assert [passing[t] for t in passing if t.startswith(name)] == ["pass"]

@@ -291,6 +291,49 @@ def test_unparseable_suite_raises(tmp_path):
         gates.load_suite("broken", tmp_path)
 
 
+def test_unique_key_query_groups_a_hash_then_rechecks_the_exact_keys():
+    query = gates.unique_key_query(["order_id", "line_number"])
+    assert "select hash(order_id, line_number) as key_hash" in query
+    assert "group by order_id, line_number having count(*) > 1" in query
+    with pytest.raises(ValueError, match="must include the key"):
+        gates.unique_key_query(["order_id"], ["contact_id"])
+
+
+@pytest.mark.parametrize(
+    ("suite", "rule_id", "key"),
+    [
+        ("landing_email_events", "unique_event_id", ["event_id"]),
+        ("landing_orders", "unique_order_id", ["order_id"]),
+        ("landing_order_lines", "unique_order_line", ["order_id", "line_number"]),
+    ],
+)
+def test_committed_key_checks_are_written_by_unique_key_query(suite, rule_id, key):
+    (check,) = [e for e in gates.load_suite(suite).expectations if e.meta.get("rule_id") == rule_id]
+    assert check.meta["unique_key"] == key
+    assert check.unexpected_rows_query == gates.unique_key_query(
+        key, check.meta.get("shown_columns")
+    )
+
+
+def test_unique_key_placeholder_without_key_is_refused(tmp_path):
+    (tmp_path / "nokey.json").write_text(
+        json.dumps(
+            {
+                "name": "nokey",
+                "expectations": [
+                    {
+                        "type": "unexpected_rows_expectation",
+                        "kwargs": {"unexpected_rows_query": gates.UNIQUE_KEY_QUERY},
+                        "meta": {"rule_id": "unique_x"},
+                    }
+                ],
+            }
+        )
+    )
+    with pytest.raises(GateInfrastructureError, match="meta.unique_key"):
+        gates.load_suite("nokey", tmp_path)
+
+
 # --- side effects: the file is released, the committed folder untouched, docs built --------
 
 
