@@ -81,3 +81,12 @@
         '{{ value | replace("'", "''") }}'{{ ", " if not loop.last }}
     {%- endfor -%}
 {%- endmacro %}
+
+
+{#
+    When a contact last acted: its latest completed order or click (a deliberate action;
+    opens are weaker signals and do not count). Null when neither happened.
+#}
+{% macro last_activity_at(last_order_at, last_click_at) -%}
+    {{ reveil_greatest([last_order_at, last_click_at]) }}
+{%- endmacro %}

@@ -148,7 +148,7 @@ dated as (
         cast(last_human_open_at as date) as last_human_open_date,
         cast(last_unsubscribe_at as date) as last_unsubscribe_date,
         cast(last_complaint_at as date) as last_complaint_date,
-        {{ reveil_greatest(['last_purchase_at', 'last_click_at']) }} as last_activity_at,
+        {{ last_activity_at('last_purchase_at', 'last_click_at') }} as last_activity_at,
         cast(
             {{ reveil_greatest(['last_human_open_at', 'last_click_at', 'last_unsubscribe_at']) }}
             as date
@@ -242,7 +242,8 @@ reasoned as (
     Last activity per (snapshot, contact) for the revenue at stake, read again from the
     imports rather than from `reasoned`: a second reference to that wide chain made DuckDB
     materialise it whole (20 M rows x 40 columns on 10 M contacts), which it could not spill
-    (out of memory at 4 GB). Same value as reasoned.last_activity_date.
+    (out of memory at 4 GB). Same value as reasoned.last_activity_date (macro
+    last_activity_at in both places).
 #}
 activity_dates as (
 
@@ -250,7 +251,7 @@ activity_dates as (
         contacts_by_snapshot.as_of_date,
         contacts_by_snapshot.contact_id,
         cast(
-            {{ reveil_greatest(['orders_aggregated.last_order_at', 'engagement.last_click_at']) }}
+            {{ last_activity_at('orders_aggregated.last_order_at', 'engagement.last_click_at') }}
             as date
         ) as last_activity_date
 
