@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 from dagster_project import settings
@@ -28,9 +28,9 @@ def demo_data(contacts: int, seed: int, force: bool = False) -> bool:
         return False
     from dagster_project.generate import generate
 
-    # the history ends yesterday (23:59:59 UTC): nothing is in the future when the gates run
-    as_of = datetime.now(UTC).date() - timedelta(days=1)
-    counts = generate(landing, contacts=contacts, seed=seed, fmt="parquet", as_of=as_of)
+    # the history ends yesterday (23:59:59 UTC, the generator's default): nothing is in the
+    # future when the gates run
+    counts = generate(landing, contacts=contacts, seed=seed, fmt="parquet")
     _out(f"demo data generated into {landing} (seed {seed}):")
     for source, rows in counts.items():
         _out(f"  {source:<18} {rows:>12,} rows")

@@ -36,7 +36,7 @@ def parser() -> argparse.ArgumentParser:
         "--as-of",
         type=_date,
         default=None,
-        help="last day of the history (default: today, UTC); with --day: the "
+        help="last day of the history (default: yesterday, UTC); with --day: the "
         "as_of of the history the day follows (default: the day before)",
     )
     p.add_argument(

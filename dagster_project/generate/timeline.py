@@ -20,9 +20,16 @@ CONTACT_SPAN_DAYS = 5 * 365  # contacts were created over ~5 years
 FUTURE_DAYS = 45
 
 
+def default_as_of() -> date:
+    """Yesterday (UTC), the last complete day: a history ending with today would hold events
+    later than now, which the landing gates rightly reject as future (the demo data of a
+    run shortly after midnight did)."""
+    return datetime.now(UTC).date() - timedelta(days=1)
+
+
 def to_date(value: date | str | None) -> date:
     if value is None:
-        return datetime.now(UTC).date()
+        return default_as_of()
     if isinstance(value, datetime):
         return value.date()
     if isinstance(value, date):

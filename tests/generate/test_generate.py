@@ -655,3 +655,16 @@ def test_cli(tmp_path, capsys):
     assert (tmp_path / "orders" / "orders_20250602.csv").exists()
     with pytest.raises(SystemExit):
         main(["--contacts", "150", "--out", str(tmp_path), "--format", "xlsx"])
+
+
+def test_default_history_ends_with_the_last_complete_day():
+    """Without as_of the history ends yesterday (UTC): a history ending today would hold
+    events later than now, which the landing gates reject as future."""
+    from datetime import UTC, datetime
+
+    from dagster_project.generate.timeline import Timeline
+
+    timeline = Timeline.build(None)
+    now = datetime.now(UTC)
+    assert timeline.as_of == now.date() - timedelta(days=1)
+    assert timeline.end <= now.timestamp()
