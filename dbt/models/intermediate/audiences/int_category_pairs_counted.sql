@@ -110,9 +110,9 @@ counted_orders as (
 ),
 {% endif %}
 
-{# baskets is read three times: not materialized, and only plain GROUP BYs and joins over
-   it, all of which DuckDB spills (a materialized copy, or a count(distinct) per day, ran
-   out of memory at 3 GB on 10 M contacts) #}
+{# baskets is read three times: not materialized, and plain GROUP BYs rather than a
+   count(distinct) per day. The first build at 10 M contacts still needs DuckDB's 4 GB limit
+   (40 s); at 3 GB even the baskets aggregate alone ran out of memory. #}
 baskets as {{ reveil_not_materialized() }} (
 
     select
