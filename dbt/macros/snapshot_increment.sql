@@ -178,15 +178,27 @@ full_dates as (
 
 
 {#
-    Full dates: a row dated `date_expression` belongs to the bucket of the first full date on
-    or after it (join condition on full_dates).
+    Full dates: the bucket of each day of `source_cte` (columns row_date, bucket_date): a row
+    belongs to the first full date on or after its day. Models join their rows to it on the
+    day (an equality): a range join of every source row to full_dates sorted the 53 M events
+    of a first build (~6 s of CPU at 1 M contacts); the range join here sees distinct days.
 #}
-{% macro reveil_snapshot_bucket_condition(date_expression) %}
-    {{ date_expression }} <= full_dates.as_of_date
-    and (
-        full_dates.previous_as_of_date is null
-        or {{ date_expression }} > full_dates.previous_as_of_date
-    )
+{% macro reveil_snapshot_day_buckets(source_cte, date_column) %}
+    select
+        source_days.row_date,
+        full_dates.as_of_date as bucket_date
+
+    from (
+        select distinct {{ date_column }} as row_date from {{ source_cte }}
+    ) as source_days
+
+    inner join full_dates
+        on
+            source_days.row_date <= full_dates.as_of_date
+            and (
+                full_dates.previous_as_of_date is null
+                or source_days.row_date > full_dates.previous_as_of_date
+            )
 {% endmacro %}
 
 

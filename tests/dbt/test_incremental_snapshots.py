@@ -69,6 +69,7 @@ def _load_day_2(warehouse) -> None:
             ("d2_click", "n1", "c02", "click", "2024-07-01 10:00:00"),  # new day
             ("late_open", "n1", "c05", "open", "2024-03-01 10:00:00"),  # late, current only
             ("late_click", "n1", "c04", "click", "2023-05-01 10:00:00"),  # late, backtest too
+            ("late_react", "r1a", "c06", "click", "2024-05-02 10:00:00"),  # late, reactivation
         ):
             con.execute(events, [*row, LATE_LOADED_AT])
         con.execute(
@@ -155,10 +156,17 @@ def builds(tmp_path_factory):
                     "from intermediate.int_contact_categories_purchased group by contact_id"
                 ).fetchall()
             )
+            message_watermarks = dict(
+                con.execute(
+                    "select campaign_id, max(source_loaded_through) "
+                    "from intermediate.int_reactivation_messages_aggregated group by campaign_id"
+                ).fetchall()
+            )
         incremental = _tables(warehouse)
         _build(DAY_2, full_refresh=True)
         full = _tables(warehouse)
-        yield incremental, full, (watermarks, count_watermarks, purchase_builds), warehouse
+        kept = (watermarks, count_watermarks, purchase_builds, message_watermarks)
+        yield incremental, full, kept, warehouse
 
 
 def test_incremental_build_equals_full_refresh(builds):
@@ -188,7 +196,7 @@ def test_history_rows_of_the_day_equal_too(builds):
 def test_incremental_build_rewrote_only_affected_rows(builds):
     """At a past snapshot date the late order's contact was recomputed (new watermark) and
     the others were left as they were (watermark of the first build)."""
-    _, _, (watermarks, _, _), _ = builds
+    _, _, (watermarks, *_), _ = builds
     assert watermarks["c05"] == LATE_LOADED_AT
     untouched = {c: w for c, w in watermarks.items() if c != "c05"}
     assert untouched and set(untouched.values()) == {LOADED_AT}
@@ -198,7 +206,7 @@ def test_incremental_build_recounted_only_affected_basket_days(builds):
     """The daily basket counts: the late order's day and o08's day (a line loaded late) were
     recounted; the day of c01's order re-delivered as cancelled has no basket left (gone);
     the other days kept the first build's counts (its watermark)."""
-    _, full, (_, count_watermarks, _), _ = builds
+    _, full, (_, count_watermarks, *_), _ = builds
     recounted = {d.isoformat() for d, w in count_watermarks.items() if w == LATE_LOADED_AT}
     assert recounted == {"2024-02-01", "2024-04-01"}
     assert "2024-06-20" not in {d.isoformat() for d in count_watermarks}
@@ -212,12 +220,19 @@ def test_incremental_build_recomputed_only_affected_customers_categories(builds)
     """What each customer bought: c05 (late order) and c08 (a line loaded late) were
     recomputed at the new snapshot date; c01 (its only completed order re-delivered as
     cancelled) has no row left; the other customers kept the first build's rows."""
-    *_, (_, _, purchase_builds), _ = builds
+    *_, (_, _, purchase_builds, _), _ = builds
     recomputed = {c for c, built in purchase_builds.items() if built.isoformat() == DAY_2}
     assert recomputed == {"c05", "c08"}
     assert "c01" not in purchase_builds
     kept = {built.isoformat() for c, built in purchase_builds.items() if c not in recomputed}
     assert kept == {DAY_1}
+
+
+def test_incremental_build_recounted_only_affected_reactivation_campaigns(builds):
+    """The reactivation messages: r1a (a click loaded late) was recounted; r1b kept the first
+    build's rows (its watermark)."""
+    *_, (*_, message_watermarks), _ = builds
+    assert message_watermarks == {"r1a": LATE_LOADED_AT, "r1b": LOADED_AT}
 
 
 def _dbt_tests(
@@ -287,3 +302,45 @@ def test_composite_key_test_finds_a_repeated_key(builds, tmp_path):
     )
     assert [failing[t] for t in failing if t.startswith(name)] == ["fail"]
     assert [passing[t] for t in passing if t.startswith(name)] == ["pass"]
+
+
+def test_snapshot_key_test_checks_the_rows_of_the_latest_build(builds, tmp_path):
+    """The key test of an incremental snapshot table checks the rows its latest build wrote
+    (the newest source_loaded_through): a repeated row an earlier build wrote (an older
+    watermark) is found only with test_all_loads; a repeated row of the latest build fails
+    the daily test."""
+    *_, warehouse = builds
+    table = "intermediate.int_contact_orders_aggregated"
+    model = "int_contact_orders_aggregated"
+    name = "unique_combination_of_columns_int_contact_orders_aggregated_as_of_date__contact_id"
+
+    def repeat_one_row(watermark: datetime | None) -> dict[str, str]:
+        """Statuses of the key test once one row (given this watermark) is repeated."""
+        key = "rowid = (select min(rowid) from {0})"
+        with duckdb.connect(str(warehouse)) as con:
+            con.execute(f"create table main.orders_backup as select * from {table}")
+            if watermark is not None:
+                con.execute(
+                    f"update {table} set source_loaded_through = ? where {key.format(table)}",
+                    [watermark],
+                )
+            inserted = con.execute(
+                f"insert into {table} select * from {table} where {key.format(table)}"
+            ).fetchone()[0]
+        try:
+            assert inserted == 1
+            target = tmp_path / f"repeated_{watermark is None}"
+            latest = _dbt_tests(warehouse, target, test_all_loads=False, model=model)
+            every = _dbt_tests(warehouse, target, test_all_loads=True, model=model)
+        finally:
+            with duckdb.connect(str(warehouse)) as con:
+                con.execute(f"delete from {table}")
+                con.execute(f"insert into {table} select * from main.orders_backup")
+                con.execute("drop table main.orders_backup")
+        return {
+            "latest": next(s for t, s in latest.items() if t.startswith(name)),
+            "every": next(s for t, s in every.items() if t.startswith(name)),
+        }
+
+    assert repeat_one_row(LOADED_AT) == {"latest": "pass", "every": "fail"}
+    assert repeat_one_row(None) == {"latest": "fail", "every": "fail"}

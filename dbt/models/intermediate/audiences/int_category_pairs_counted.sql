@@ -12,19 +12,12 @@
     them): a re-delivered order that moves to another date does not mark the date it left;
     rows deleted from the source are not noticed. Spark: a plain table.
 #}
-{{
-    config(
-        materialized=('table' if target.type == 'spark' else 'incremental'),
-        unique_key='ordered_date',
-        incremental_strategy='delete+insert',
-        on_schema_change='fail',
-        post_hook=([] if target.type == 'spark' else [
-            "delete from {{ this }} where day_basket_count = 0
-                or ordered_date <= {{ reveil_as_of(-var('association_lookback_days')) }}
-                or ordered_date > {{ reveil_as_of() }}"
-        ]),
-    )
-}}
+{{ reveil_keyed_recount_config(
+    'ordered_date',
+    "day_basket_count = 0
+        or ordered_date <= {{ reveil_as_of(-var('association_lookback_days')) }}
+        or ordered_date > {{ reveil_as_of() }}"
+) }}
 with
 
 orders as {{ reveil_not_materialized() }} (

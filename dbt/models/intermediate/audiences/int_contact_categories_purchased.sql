@@ -15,17 +15,7 @@
     does not mark the contact it left; rows deleted from the source outside the purge are not
     noticed. Spark: a plain table.
 #}
-{{
-    config(
-        materialized=('table' if target.type == 'spark' else 'incremental'),
-        unique_key='contact_id',
-        incremental_strategy='delete+insert',
-        on_schema_change='fail',
-        post_hook=([] if target.type == 'spark' else [
-            "delete from {{ this }} where product_category is null"
-        ]),
-    )
-}}
+{{ reveil_keyed_recount_config('contact_id', 'product_category is null') }}
 with
 
 orders as {{ reveil_not_materialized() }} (

@@ -69,10 +69,16 @@ affected_last_events as (
     the delivered campaigns from the bucket of their first delivery. Each running row stands
     for the dates up to the contact's next bucket.
 #}
+event_day_buckets as (
+
+    {{ reveil_snapshot_day_buckets('events', 'occurred_date') }}
+
+),
+
 bucketed_events as {{ reveil_not_materialized() }} (
 
     select
-        full_dates.as_of_date as bucket_date,
+        event_day_buckets.bucket_date,
         events.contact_id,
         events.campaign_id,
         events.event_type,
@@ -82,8 +88,8 @@ bucketed_events as {{ reveil_not_materialized() }} (
 
     from events
 
-    inner join full_dates
-        on {{ reveil_snapshot_bucket_condition('events.occurred_date') }}
+    inner join event_day_buckets
+        on events.occurred_date = event_day_buckets.row_date
 
 ),
 

@@ -44,10 +44,16 @@ completed_orders as {{ reveil_not_materialized() }} (
     it, totals run over those buckets per contact, and each running total stands for the
     dates up to the contact's next bucket.
 #}
+order_day_buckets as (
+
+    {{ reveil_snapshot_day_buckets('completed_orders', 'ordered_date') }}
+
+),
+
 bucketed as (
 
     select
-        full_dates.as_of_date as bucket_date,
+        order_day_buckets.bucket_date,
         completed_orders.contact_id,
         min(completed_orders.ordered_at) as first_order_at,
         max(completed_orders.ordered_at) as last_order_at,
@@ -56,11 +62,11 @@ bucketed as (
 
     from completed_orders
 
-    inner join full_dates
-        on {{ reveil_snapshot_bucket_condition('completed_orders.ordered_date') }}
+    inner join order_day_buckets
+        on completed_orders.ordered_date = order_day_buckets.row_date
 
     group by
-        full_dates.as_of_date,
+        order_day_buckets.bucket_date,
         completed_orders.contact_id
 
 ),

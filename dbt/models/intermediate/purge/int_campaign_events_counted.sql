@@ -78,17 +78,35 @@ counted_events as (
 ),
 {% endif %}
 
+{# one grouping by message, then sums: three count(distinct) cost DuckDB three groupings #}
+counted_messages as (
+
+    select
+        campaign_id,
+        contact_id,
+        count(*) as event_count,
+        max(case when event_type = 'sent' then 1 else 0 end) as is_sent,
+        max(case when event_type = 'delivered' then 1 else 0 end) as is_delivered,
+        max(case when event_type = 'spam_complaint' then 1 else 0 end) as is_complained
+
+    from counted_events
+
+    group by
+        campaign_id,
+        contact_id
+
+),
+
 counted as (
 
     select
         campaign_id,
-        count(*) as event_count,
-        count(distinct case when event_type = 'sent' then contact_id end) as sent_count,
-        count(distinct case when event_type = 'delivered' then contact_id end) as delivered_count,
-        count(distinct case when event_type = 'spam_complaint' then contact_id end)
-            as complaint_count
+        cast(sum(event_count) as {{ dbt.type_bigint() }}) as event_count,
+        cast(sum(is_sent) as {{ dbt.type_bigint() }}) as sent_count,
+        cast(sum(is_delivered) as {{ dbt.type_bigint() }}) as delivered_count,
+        cast(sum(is_complained) as {{ dbt.type_bigint() }}) as complaint_count
 
-    from counted_events
+    from counted_messages
 
     group by campaign_id
 

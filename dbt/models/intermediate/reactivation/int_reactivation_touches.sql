@@ -1,7 +1,8 @@
 {#
     One row per reactivation message sent to a contact (campaign x contact), up to the
     snapshot date, with what happened to it and the RFM segment the contact had the day
-    before the send (never_purchased when it had no completed order then).
+    before the send (never_purchased when it had no completed order then). The events come
+    summed per message (int_reactivation_messages_aggregated).
 #}
 with
 
@@ -11,9 +12,9 @@ campaigns as (
 
 ),
 
-events as {{ reveil_not_materialized() }} (
+messages as (
 
-    select * from {{ ref('stg_raw__email_events') }}
+    select * from {{ ref('int_reactivation_messages_aggregated') }}
 
 ),
 
@@ -29,49 +30,23 @@ rfm as (
 
 ),
 
-reactivation_events as (
-
-    select
-        events.campaign_id,
-        events.contact_id,
-        events.event_type,
-        events.occurred_at,
-        events.is_human_open,
-        events.is_machine_open
-
-    from events
-
-    inner join campaigns
-        on events.campaign_id = campaigns.campaign_id
-
-    where
-        campaigns.is_reactivation
-        and events.occurred_date <= {{ reveil_as_of() }}
-
-),
-
 touch_events as (
 
     select
-        campaign_id,
-        contact_id,
-        min(case when event_type = 'sent' then occurred_at end) as sent_event_at,
-        max(case when event_type in ('delivered', 'open', 'click') then 1 else 0 end) = 1
-            as is_delivered,
-        max(case when is_human_open then 1 else 0 end) = 1 as is_human_opened,
-        max(case when is_machine_open then 1 else 0 end) = 1 as is_machine_opened,
-        max(case when event_type = 'click' then 1 else 0 end) = 1 as is_clicked,
-        max(case when event_type in ('soft_bounce', 'hard_bounce') then 1 else 0 end) = 1
-            as is_bounced,
-        max(case when event_type = 'hard_bounce' then 1 else 0 end) = 1 as is_hard_bounced,
-        max(case when event_type = 'unsubscribe' then 1 else 0 end) = 1 as is_unsubscribed,
-        max(case when event_type = 'spam_complaint' then 1 else 0 end) = 1 as is_complained
+        messages.campaign_id,
+        messages.contact_id,
+        messages.sent_event_at,
+        messages.has_delivered or messages.has_human_open or messages.has_machine_open
+        or messages.has_click as is_delivered,
+        messages.has_human_open as is_human_opened,
+        messages.has_machine_open as is_machine_opened,
+        messages.has_click as is_clicked,
+        messages.has_soft_bounce or messages.has_hard_bounce as is_bounced,
+        messages.has_hard_bounce as is_hard_bounced,
+        messages.has_unsubscribe as is_unsubscribed,
+        messages.has_complaint as is_complained
 
-    from reactivation_events
-
-    group by
-        campaign_id,
-        contact_id
+    from messages
 
 ),
 
