@@ -52,6 +52,10 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_SAMPLE_LIMIT = 5
 DATA_DOCS_SITE_NAME = "local_site"
+# Validation results the Data Docs index lists (the newest; older pages stay on disk). The
+# index reads each listed result on every gate: unbounded, a year of daily runs (19 gates a
+# day) would make every gate read ~7,000 files.
+DATA_DOCS_INDEX_LIMIT = 100
 # kwargs that say how to run an expectation rather than what it checks
 _NOISE_KWARGS = frozenset(
     {"column", "result_format", "catch_exceptions", "include_config", "meta", "batch_id"}
@@ -402,6 +406,7 @@ def _context(data_docs_dir: Path | None):
             "site_index_builder": {
                 "class_name": "DefaultSiteIndexBuilder",
                 "view": gx_data_docs_views.view_config(index=True),
+                "validation_results_limit": DATA_DOCS_INDEX_LIMIT,
             },
             # templates compiled once per process (gx_data_docs_views)
             "site_section_builders": {
@@ -499,6 +504,9 @@ def run_suite(
     rows_validated = _preflight(database_path, schema_name, table_name, row_filter)
     gx_duckdb_compat.apply()
     import great_expectations as gx
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+    )
 
     datasource = None
     try:
@@ -544,8 +552,17 @@ def run_suite(
         outcomes = [_outcome(r, masked, sample_limit) for r in result.results]
         docs_path = None
         if docs_dir is not None:
-            _mask_stored_result(context, result, masked)
-            sites = context.build_data_docs(site_names=[DATA_DOCS_SITE_NAME])
+            stored_keys = _stored_result_keys(context, result)
+            _mask_stored_result(context, result, masked, stored_keys)
+            # only this run's pages (and the index): by default GX renders a page again for
+            # every validation result in the store, so each gate would cost more every day
+            sites = context.build_data_docs(
+                site_names=[DATA_DOCS_SITE_NAME],
+                resource_identifiers=[
+                    *stored_keys,
+                    ExpectationSuiteIdentifier(name=result.suite_name),
+                ],
+            )
             docs_path = docs_dir / DATA_DOCS_SITE_NAME / "index.html"
             logger.debug("data docs built: %s", sites)
     except GateInfrastructureError:
@@ -572,7 +589,18 @@ def run_suite(
     )
 
 
-def _mask_stored_result(context, result, masked_columns: set[str]) -> None:
+def _stored_result_keys(context, result) -> list:
+    """The store keys of ``result`` (this suite, this run) in the validation results store."""
+    run_id = result.meta["run_id"]
+    return [
+        key
+        for key in context.validation_results_store.list_keys()
+        if key.expectation_suite_identifier.name == result.suite_name
+        and key.run_id.to_tuple() == run_id.to_tuple()
+    ]
+
+
+def _mask_stored_result(context, result, masked_columns: set[str], stored_keys: list) -> None:
     """Mask personal values in the stored validation result that Data Docs render: files
     under ``uncommitted/`` are out of reach of the pipeline's erasure."""
     changed = False
@@ -598,14 +626,8 @@ def _mask_stored_result(context, result, masked_columns: set[str]) -> None:
             changed = True
     if not changed:
         return
-    store = context.validation_results_store
-    run_id = result.meta["run_id"]
-    for key in store.list_keys():
-        if (
-            key.expectation_suite_identifier.name == result.suite_name
-            and key.run_id.to_tuple() == run_id.to_tuple()
-        ):
-            store.set(key, result)
+    for key in stored_keys:
+        context.validation_results_store.set(key, result)
 
 
 def _outcome(r, masked_columns: set[str], sample_limit: int) -> ExpectationOutcome:

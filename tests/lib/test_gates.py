@@ -390,6 +390,31 @@ def test_data_docs(warehouse, tmp_path):
     assert "Data Docs: `" in first.to_markdown()
 
 
+def test_data_docs_render_only_the_new_validation(warehouse, tmp_path, monkeypatch):
+    """A gate renders its own validation page and the index, not again every page of the
+    earlier runs kept in the store (GX's default: 1, 2, 3... pages per gate, a cost that
+    would grow every day); the index lists the newest DATA_DOCS_INDEX_LIMIT results."""
+    from great_expectations.render.renderer import ValidationResultsPageRenderer
+
+    rendered = []
+    original = ValidationResultsPageRenderer.render
+
+    def counting_render(self, validation_results, *args, **kwargs):
+        rendered.append(validation_results.suite_name)
+        return original(self, validation_results, *args, **kwargs)
+
+    monkeypatch.setattr(ValidationResultsPageRenderer, "render", counting_render)
+    docs = tmp_path / "docs"
+    for suite in ("orders_first", "orders_second", "orders_third"):
+        run_suite(warehouse, "raw.orders", suite, NOT_NULL, data_docs_dir=docs)
+    assert rendered == ["orders_first", "orders_second", "orders_third"]
+    assert len(list((docs / "local_site" / "validations").rglob("*.html"))) == 3
+    monkeypatch.setattr(gates, "DATA_DOCS_INDEX_LIMIT", 1)
+    run_suite(warehouse, "raw.orders", "orders_fourth", NOT_NULL, data_docs_dir=docs)
+    index = (docs / "local_site" / "index.html").read_text()
+    assert "orders_fourth" in index and "orders_third" not in index
+
+
 def test_data_docs_templates_compiled_once_per_process(warehouse, tmp_path, monkeypatch):
     """GX renders the pages with our views: the second build compiles no template (its
     bytecode comes from the shared cache) and its pages are the same."""
