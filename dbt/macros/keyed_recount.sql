@@ -20,3 +20,52 @@
         ]),
     ) }}
 {% endmacro %}
+
+
+{#
+    For the recounts keyed on orders (int_category_pairs_counted by order date,
+    int_contact_categories_purchased by customer): the rows of `orders` (a CTE over
+    stg_raw__orders) to recount since the previous build's watermark `loaded_through` (a
+    scalar SQL expression): orders loaded since, orders with a line of `order_lines` loaded
+    since (a late or re-delivered line changes its basket), and orders matching `also_when`.
+    Scalar filters and a semi-join, so that DuckDB narrows orders and lines before anything
+    joins them (a cross join to the watermark made it join every line to its order first:
+    1.7 s instead of 0.6 s for a day at 1 M contacts). May repeat an order: callers select
+    the distinct keys they recount.
+#}
+{% macro reveil_orders_changed_since(orders, order_lines, loaded_through, also_when='false') %}
+    select {{ orders }}.*
+
+    from {{ orders }}
+
+    where
+        {{ orders }}.loaded_at > ({{ loaded_through }})
+        or {{ orders }}.loaded_at is null
+        or ({{ also_when }})
+
+    union all
+
+    select {{ orders }}.*
+
+    from {{ orders }}
+
+    where
+        {{ orders }}.order_id in (
+            select {{ order_lines }}.order_id
+
+            from {{ order_lines }}
+
+            where
+                {{ order_lines }}.loaded_at > ({{ loaded_through }})
+                or {{ order_lines }}.loaded_at is null
+        )
+{% endmacro %}
+
+
+{# Watermark of a build reading orders and order lines: the latest loaded_at of either. #}
+{% macro reveil_orders_watermark() %}
+    {{ reveil_greatest([
+        '(select max(loaded_at) from ' ~ ref('stg_raw__orders') ~ ')',
+        '(select max(loaded_at) from ' ~ ref('stg_raw__order_lines') ~ ')',
+    ]) }}
+{% endmacro %}

@@ -41,43 +41,30 @@ previous_build as (
 
 ),
 
-{# scalar filters and semi-joins, so that DuckDB narrows orders and lines before joining
-   them (see int_category_pairs_counted) #}
+{# customers with an order or line loaded since, or an order dated between the two
+   snapshot dates (either way round) #}
 contacts_to_build as (
 
-    select orders.contact_id
+    select distinct changed_orders.contact_id
 
-    from orders
-
-    where
-        (select previous_build.as_of_date from previous_build) is null
-        or orders.loaded_at > (select previous_build.loaded_through from previous_build)
-        or orders.loaded_at is null
-        or (
-            orders.ordered_date > least(
-                (select previous_build.as_of_date from previous_build), {{ reveil_as_of() }}
-            )
-            and orders.ordered_date <= greatest(
-                (select previous_build.as_of_date from previous_build), {{ reveil_as_of() }}
-            )
-        )
-
-    union
-
-    select orders.contact_id
-
-    from orders
-
-    where
-        orders.order_id in (
-            select order_lines.order_id
-
-            from order_lines
-
-            where
-                order_lines.loaded_at > (select previous_build.loaded_through from previous_build)
-                or order_lines.loaded_at is null
-        )
+    from (
+        {{ reveil_orders_changed_since(
+            'orders',
+            'order_lines',
+            'select previous_build.loaded_through from previous_build',
+            "(select previous_build.as_of_date from previous_build) is null
+            or (
+                orders.ordered_date > least(
+                    (select previous_build.as_of_date from previous_build), "
+                ~ reveil_as_of() ~ "
+                )
+                and orders.ordered_date <= greatest(
+                    (select previous_build.as_of_date from previous_build), "
+                ~ reveil_as_of() ~ "
+                )
+            )"
+        ) }}
+    ) as changed_orders
 
 ),
 
@@ -251,11 +238,7 @@ built as (
 
 watermark as (
 
-    select
-        {{ reveil_greatest([
-            '(select max(orders.loaded_at) from orders)',
-            '(select max(order_lines.loaded_at) from order_lines)',
-        ]) }} as source_loaded_through
+    select {{ reveil_orders_watermark() }} as source_loaded_through
 
 ),
 
