@@ -6,19 +6,10 @@
     previous build (late or re-delivered rows included) or dated between the previous
     snapshot date and this one (either way round: an earlier as_of_date drops events); the
     others keep their counts. A recounted campaign left with no event gets an empty row, so
-    delete+insert replaces its old one, which the post-hook then deletes. Spark: a plain table.
+    delete+insert replaces its old one, which the post-hook then deletes
+    (macros/keyed_recount.sql). Spark: a plain table.
 #}
-{{
-    config(
-        materialized=('table' if target.type == 'spark' else 'incremental'),
-        unique_key='campaign_id',
-        incremental_strategy='delete+insert',
-        on_schema_change='fail',
-        post_hook=([] if target.type == 'spark' else [
-            "delete from {{ this }} where event_count = 0"
-        ]),
-    )
-}}
+{{ reveil_keyed_recount_config('campaign_id', 'event_count = 0') }}
 with
 
 events as {{ reveil_not_materialized() }} (
