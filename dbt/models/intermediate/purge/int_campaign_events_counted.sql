@@ -31,19 +31,9 @@ previous_build as (
 
 campaigns_to_count as (
 
-    select distinct events.campaign_id
+    select distinct changed_events.campaign_id
 
-    from events
-
-    cross join previous_build
-
-    where
-        previous_build.as_of_date is null
-        or coalesce(events.loaded_at > previous_build.loaded_through, true)
-        or (
-            events.occurred_date > least(previous_build.as_of_date, {{ reveil_as_of() }})
-            and events.occurred_date <= greatest(previous_build.as_of_date, {{ reveil_as_of() }})
-        )
+    from ({{ reveil_events_changed_since('events', 'previous_build') }}) as changed_events
 
 ),
 

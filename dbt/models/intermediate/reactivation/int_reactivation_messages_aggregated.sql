@@ -41,25 +41,11 @@ previous_build as (
 
 ),
 
-{# scalar filters (not a join to previous_build): DuckDB then filters the scan itself #}
 campaigns_to_count as (
 
-    select events.campaign_id
+    select changed_events.campaign_id
 
-    from events
-
-    where
-        coalesce(
-            events.loaded_at > (select previous_build.loaded_through from previous_build), true
-        )
-        or (
-            events.occurred_date
-            > least((select previous_build.as_of_date from previous_build), {{ reveil_as_of() }})
-            and events.occurred_date
-            <= greatest(
-                (select previous_build.as_of_date from previous_build), {{ reveil_as_of() }}
-            )
-        )
+    from ({{ reveil_events_changed_since('events', 'previous_build') }}) as changed_events
 
     union
 
