@@ -206,13 +206,18 @@ def default_data_docs_dir() -> Path:
     return settings.EXPECTATIONS_DIR / "uncommitted" / "data_docs"
 
 
+# expectation types whose ``unexpected_rows_query`` returns the unexpected rows: GX's, and
+# ours that runs the query once when it finds nothing (``gx_no_unexpected_rows``)
+NO_UNEXPECTED_ROWS_TYPE = "expect_no_unexpected_rows"
+SQL_RULE_TYPES = frozenset({"unexpected_rows_expectation", NO_UNEXPECTED_ROWS_TYPE})
+
 # ``unexpected_rows_query`` of a committed suite's key check: the query is written by
 # :func:`unique_key_query` from the expectation's ``meta`` (``unique_key``, ``shown_columns``)
 UNIQUE_KEY_QUERY = "$UNIQUE_KEY"
 
 
 def unique_key_query(key: Sequence[str], shown: Sequence[str] | None = None) -> str:
-    """An ``unexpected_rows_expectation`` query: the rows of ``{batch}`` whose ``key`` (one or
+    """An ``expect_no_unexpected_rows`` query: the rows of ``{batch}`` whose ``key`` (one or
     more columns, none null) repeats, with the ``shown`` columns (default: the key).
 
     Not GX's uniqueness expectation: it groups the key strings themselves, which ran DuckDB out
@@ -258,6 +263,8 @@ def load_suite(name: str, directory: str | Path | None = None) -> ExpectationSui
 
     Strict, unlike GX, which logs and drops an expectation it cannot parse."""
     import great_expectations as gx
+
+    from dagster_project.lib import gx_no_unexpected_rows  # noqa: F401  registers the type
 
     path = Path(directory or suites_dir()) / f"{name}.json"
     try:
@@ -309,6 +316,8 @@ def _as_suite(
     suite_name: str, expectations: ExpectationSuite | Sequence[Expectation] | None
 ) -> ExpectationSuite:
     import great_expectations as gx
+
+    from dagster_project.lib import gx_no_unexpected_rows  # noqa: F401  registers the type
 
     if expectations is None:
         return load_suite(suite_name)

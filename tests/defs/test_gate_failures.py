@@ -190,13 +190,13 @@ DEFECTS = [
     Defect(
         "duplicate_ids",
         "orders",
-        "unexpected_rows_expectation(unique_order_id)",
+        "expect_no_unexpected_rows(unique_order_id)",
         "order_id=duplicate_ids_o1",
     ),
     Defect(
         "orphan_events",
         "email_events",
-        "unexpected_rows_expectation(known_contacts)",
+        "expect_no_unexpected_rows(known_contacts)",
         "contact_id=ghost_contact",
     ),
 ]

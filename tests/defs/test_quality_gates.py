@@ -328,13 +328,13 @@ def test_each_bad_order_is_named_with_samples(tmp_path):
         [
             "expect_column_values_to_be_between(amount)",
             "expect_column_values_to_be_between(ordered_at)",
-            "unexpected_rows_expectation(unique_order_id)",
-            "unexpected_rows_expectation(not_before_contact_created)",
+            "expect_no_unexpected_rows(unique_order_id)",
+            "expect_no_unexpected_rows(not_before_contact_created)",
             "expect_column_values_to_be_in_set(status)",
         ]
     )
     assert _outcome(result, "expect_column_values_to_be_between(amount)")["samples"] == ["-5.0"]
-    assert _outcome(result, "unexpected_rows_expectation(unique_order_id)")["samples"] == [
+    assert _outcome(result, "expect_no_unexpected_rows(unique_order_id)")["samples"] == [
         "order_id=o4 contact_id=c1 ordered_at=2025-05-31T10:00:00",
         "order_id=o4 contact_id=c1 ordered_at=2025-05-31T10:00:00",
     ]
@@ -363,11 +363,11 @@ def test_orphans_are_tolerated_up_to_one_in_a_thousand(tmp_path):
 
     assert run(2).passed  # 0.1 %
     result = run(3)  # 0.15 %
-    assert _failed(result) == ["unexpected_rows_expectation(known_contacts)"]
+    assert _failed(result) == ["expect_no_unexpected_rows(known_contacts)"]
     markdown = _value(result, "result")
     assert "rule=Events point to known contacts" in markdown
     assert "event_id=x0 contact_id=ghost0" in markdown
-    assert _outcome(result, "unexpected_rows_expectation(known_contacts)")["unexpected_count"] == 3
+    assert _outcome(result, "expect_no_unexpected_rows(known_contacts)")["unexpected_count"] == 3
 
 
 def test_contacts_staged_in_the_same_run_are_known(tmp_path):
@@ -407,7 +407,7 @@ def test_siret_checksum_is_a_threshold_not_a_veto(tmp_path):
     assert run([valid] * 8 + [la_poste, invalid] + [None] * 5).passed
     # 2 of 10 (20 %, a broken feed): every invalid SIRET is listed, even non-digits
     result = run([valid] * 8 + [invalid, "7328293200007A"])
-    assert _failed(result) == ["unexpected_rows_expectation(siret_checksum)"]
+    assert _failed(result) == ["expect_no_unexpected_rows(siret_checksum)"]
     markdown = _value(result, "result")
     assert "siret=73282932000075" in markdown and "siret=7328293200007A" in markdown
 

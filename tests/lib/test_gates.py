@@ -334,6 +334,69 @@ def test_unique_key_placeholder_without_key_is_refused(tmp_path):
         gates.load_suite("nokey", tmp_path)
 
 
+# --- expect_no_unexpected_rows: GX's SQL rule, its query run once when it finds nothing ----
+
+# the rows of raw.orders with an unknown status; the marker tells this query's executions apart
+UNKNOWN_STATUS = (
+    "select order_id, status from {batch} "
+    "where status not in ('completed', 'refunded', 'cancelled') /* reveil-marker */"
+)
+
+
+@pytest.fixture
+def statements():
+    """Every SQL statement SQLAlchemy sends to DuckDB while the test runs."""
+    import sqlalchemy as sa
+
+    seen: list[str] = []
+
+    def listener(conn, cursor, statement, parameters, context, executemany):
+        seen.append(statement)
+
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", listener)
+    yield seen
+    sa.event.remove(sa.engine.Engine, "before_cursor_execute", listener)
+
+
+def _rule(kind: str, query: str):
+    from dagster_project.lib.gx_no_unexpected_rows import ExpectNoUnexpectedRows
+
+    cls = ExpectNoUnexpectedRows if kind == "ours" else gx.expectations.UnexpectedRowsExpectation
+    return cls(unexpected_rows_query=query, description="status is known")
+
+
+@pytest.mark.parametrize(("kind", "executions"), [("ours", 1), ("gx", 2)])
+def test_a_passing_sql_rule_runs_its_query_once(warehouse, statements, kind, executions):
+    """GX's own type computes the query twice (count, then rows); ours only counts when the
+    count is 0. The GX case shows what the test would catch."""
+    passing = UNKNOWN_STATUS.replace("where", "where order_id <> 'o5' and")
+    result = run_suite(warehouse, "raw.orders", f"once_{kind}", [_rule(kind, passing)])
+    assert result.success
+    assert len([s for s in statements if "reveil-marker" in s]) == executions
+
+
+def test_a_failing_sql_rule_reports_as_gx_does(warehouse, tmp_path):
+    docs = tmp_path / "docs"
+    ours = run_suite(
+        warehouse, "raw.orders", "ours", [_rule("ours", UNKNOWN_STATUS)], data_docs_dir=docs
+    )
+    theirs = run_suite(warehouse, "raw.orders", "theirs", [_rule("gx", UNKNOWN_STATUS)])
+    (mine,), (gx_outcome,) = ours.expectations, theirs.expectations
+    assert mine.expectation_type == gates.NO_UNEXPECTED_ROWS_TYPE
+    assert not mine.success and not gx_outcome.success
+    assert mine.observed_value == gx_outcome.observed_value == 1  # o5, status "lost"
+    assert mine.kwargs == gx_outcome.kwargs
+    # GX renders the custom type's page with the parent's renderers
+    pages = [p.read_text() for p in docs.rglob("*.html") if "validations" in p.parts]
+    assert len(pages) == 1 and "status is known" in pages[0]
+
+
+def test_committed_sql_rules_use_the_counted_first_type():
+    for path in gates.suites_dir().glob("*.json"):
+        types = {e["type"] for e in json.loads(path.read_text())["expectations"]}
+        assert "unexpected_rows_expectation" not in types, path.name
+
+
 # --- side effects: the file is released, the committed folder untouched, docs built --------
 
 

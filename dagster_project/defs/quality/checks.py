@@ -59,7 +59,6 @@ FRESHNESS_SOURCE = "email_events"
 FRESHNESS_COLUMN = "occurred_at"
 # personal columns of any source: masked in samples whatever the table (staged, marts)
 PII_COLUMNS = frozenset(c.name for s in SOURCES.values() for c in s.columns if c.pii)
-UNEXPECTED_ROWS_TYPE = "unexpected_rows_expectation"
 
 
 # --- configuration --------------------------------------------------------------------------
@@ -356,7 +355,7 @@ def _quoted_table(table: str) -> str:
 def unexpected_row_samples(
     database: Path, table: str, query: str, limit: int, pii: Iterable[str]
 ) -> tuple[str, ...]:
-    """A few rows an ``unexpected_rows_expectation`` query returns, personal values masked.
+    """A few rows an ``expect_no_unexpected_rows`` query returns, personal values masked.
 
     GX reports only how many rows such a query returns; the samples are read here, once the
     gate has failed (read-only, ``limit`` rows)."""
@@ -397,12 +396,12 @@ def present(
             "rule": e.description or "custom SQL rule",
         }
         for e in suite_expectations
-        if e.expectation_type == UNEXPECTED_ROWS_TYPE
+        if e.expectation_type in gates.SQL_RULE_TYPES
     }
     outcomes = []
     for outcome in result.expectations:
         query = outcome.kwargs.get("unexpected_rows_query")
-        if outcome.expectation_type != UNEXPECTED_ROWS_TYPE or query is None:
+        if outcome.expectation_type not in gates.SQL_RULE_TYPES or query is None:
             outcomes.append(outcome)
             continue
         samples: tuple[str, ...] = ()
