@@ -582,16 +582,23 @@ def publish(
                     f" in (select ({keys}) from {staged})"
                 ).fetchone()[0]
                 # several deliveries of one key in one batch: the latest delivered file wins
-                # (file modification time, then name)
-                partition = ", ".join(f"s.{q(k)}" for k in source.key)
-                latest = (
-                    f"select s.* from {staged} s left join {STAGED}._files f "
-                    f"on f.source = {lit(name)} and f.file_path = s._source_file "
-                    f"qualify row_number() over (partition by {partition} "
-                    "order by f.file_mtime_ns desc nulls last, s._source_file desc) = 1"
-                )
+                # (file modification time, then name). Ranking every row costs a sort of the
+                # batch (3 s of 6 s for 10.7 M order lines): done only when a key repeats.
+                repeats = con.execute(
+                    f"select count(*) from (select 1 from {staged} group by {keys} "
+                    "having count(*) > 1)"
+                ).fetchone()[0]
+                batch = f"select * from {staged}"
+                if repeats:
+                    partition = ", ".join(f"s.{q(k)}" for k in source.key)
+                    batch = (
+                        f"select s.* from {staged} s left join {STAGED}._files f "
+                        f"on f.source = {lit(name)} and f.file_path = s._source_file "
+                        f"qualify row_number() over (partition by {partition} "
+                        "order by f.file_mtime_ns desc nulls last, s._source_file desc) = 1"
+                    )
                 inserted = con.execute(
-                    f"insert into {raw} select * from ({latest}) s {where}"
+                    f"insert into {raw} select * from ({batch}) s {where}"
                 ).fetchone()[0]
             else:
                 cond = f"not exists (select 1 from {raw} r where {key_match})"
