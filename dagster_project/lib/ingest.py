@@ -583,9 +583,12 @@ def publish(
                 ).fetchone()[0]
                 # several deliveries of one key in one batch: the latest delivered file wins
                 # (file modification time, then name). Ranking every row costs a sort of the
-                # batch (3 s of 6 s for 10.7 M order lines): done only when a key repeats.
+                # batch (3 s of 6 s for 10.7 M order lines): done only when a key may repeat.
+                # A 64-bit hash is grouped, not the key strings (which can exhaust memory at
+                # 10 M contacts, see gates.unique_key_query); a collision only takes the
+                # ranking path.
                 repeats = con.execute(
-                    f"select count(*) from (select 1 from {staged} group by {keys} "
+                    f"select count(*) from (select 1 from {staged} group by hash({keys}) "
                     "having count(*) > 1)"
                 ).fetchone()[0]
                 batch = f"select * from {staged}"
