@@ -100,12 +100,27 @@ def table_ddl(source: Source, schema: str) -> str:
     return f"create table if not exists {schema}.{q(source.name)} ({', '.join(cols)})"
 
 
+def superseded_columns(source: Source) -> list[tuple[str, str]]:
+    """(name, type) of ``raw.<source>_superseded``: the key and the ``superseded_columns`` of
+    rows a re-delivery replaced with other values there, and when (the new row's
+    ``_loaded_at``)."""
+    names = [*source.key, *(c for c in source.superseded_columns if c not in source.key)]
+    return [(n, source.column(n).type) for n in names] + [("_superseded_at", "TIMESTAMP")]
+
+
+def superseded_ddl(source: Source) -> str:
+    cols = ", ".join(f"{q(name)} {ctype}" for name, ctype in superseded_columns(source))
+    return f"create table if not exists {RAW}.{q(source.superseded_table)} ({cols})"
+
+
 def ensure_schemas(con: duckdb.DuckDBPyConnection) -> None:
     """Create the raw and staged schemas, their tables and the load log if missing."""
     con.execute(f"create schema if not exists {RAW}")
     con.execute(f"create schema if not exists {STAGED}")
     for source in SOURCES.values():
         con.execute(table_ddl(source, RAW))
+        if source.superseded_table:
+            con.execute(superseded_ddl(source))
     old_tables = {
         name
         for (name,) in con.execute(
@@ -523,6 +538,22 @@ def _check_unchanged(con: duckdb.DuckDBPyConnection, landing_dir: Path) -> None:
             )
 
 
+def _record_superseded(
+    con: duckdb.DuckDBPyConnection, source: Source, staged: str, key_match: str
+) -> None:
+    """Keep the old values of the rows about to be replaced by a delivery that changes one
+    of the source's ``superseded_columns`` (an order moved to another contact or day): the
+    replaced row is gone from ``raw`` afterwards, and with it what the incremental models
+    need to recompute the contact or the day it left."""
+    names = [name for name, _ in superseded_columns(source)][:-1]
+    changed = " or ".join(f"r.{q(c)} is distinct from s.{q(c)}" for c in source.superseded_columns)
+    con.execute(
+        f"insert into {RAW}.{q(source.superseded_table)} "
+        f"select distinct {', '.join('r.' + q(n) for n in names)}, s._loaded_at "
+        f"from {RAW}.{q(source.name)} r inner join {staged} s on {key_match} where {changed}"
+    )
+
+
 @dataclass
 class PublishResult:
     source: str
@@ -577,6 +608,8 @@ def publish(
             replaced = 0
             if source.merge == "upsert":
                 keys = ", ".join(q(k) for k in source.key)
+                if source.superseded_table:
+                    _record_superseded(con, source, staged, key_match)
                 replaced = con.execute(
                     f"delete from {raw} r where ({', '.join('r.' + q(k) for k in source.key)})"
                     f" in (select ({keys}) from {staged})"

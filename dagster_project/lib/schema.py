@@ -32,7 +32,15 @@ class Source:
     merge: MergeMode
     # column that partitions the source by day for incremental loads (None: snapshot source)
     event_time: str | None = None
+    # upsert sources: columns whose old value a re-delivery that changes it leaves behind in
+    # raw.<name>_superseded, so the incremental dbt models also recompute what the row left
+    # (the contact an order moved away from, the day it was dated)
+    superseded_columns: tuple[str, ...] = ()
     extra: dict = field(default_factory=dict)
+
+    @property
+    def superseded_table(self) -> str | None:
+        return f"{self.name}_superseded" if self.superseded_columns else None
 
     @property
     def column_names(self) -> list[str]:
@@ -177,6 +185,7 @@ ORDERS = Source(
     key=("order_id",),
     merge="upsert",
     event_time="ordered_at",
+    superseded_columns=("contact_id", "ordered_at"),
     columns=(
         C("order_id", "VARCHAR", description="Order identifier."),
         C("contact_id", "VARCHAR", description="Contact who ordered."),

@@ -6,8 +6,8 @@ predictions, the contacts matched to the suppression list). dbt's ``spark`` targ
 a DuckDB file, so before a Spark build every source table is exported with DuckDB's
 ``COPY ... (FORMAT parquet)`` to ``<spark dir>/<schema>/<table>/part-0.parquet``:
 
-* every ``raw.<source>`` of ``lib/schema.py``, always (an empty file with the canonical columns
-  when the table does not exist yet);
+* every ``raw.<source>`` of ``lib/schema.py`` and the loader's ``raw.<source>_superseded``,
+  always (an empty file with the canonical columns when the table does not exist yet);
 * every other dbt source table (``predictions.customer_predictions``,
   ``audiences.suppressed_contacts``, ...) only when it exists in DuckDB. Those tables are
   optional for dbt (macro ``reveil_optional_relation``): the Spark run must see the same
@@ -36,7 +36,7 @@ from pathlib import Path
 import duckdb
 
 from dagster_project import settings
-from dagster_project.lib.ingest import META_COLUMNS, RAW, q
+from dagster_project.lib.ingest import META_COLUMNS, RAW, q, superseded_columns
 from dagster_project.lib.schema import SOURCES, Source
 
 SPARK_DIR_ENV = "REVEIL_SPARK_WAREHOUSE"
@@ -45,7 +45,9 @@ DBT_TARGET_ENV = "REVEIL_DBT_TARGET"
 DEFAULT_DBT_TARGET = "duckdb"
 SPARK_TARGETS = frozenset({"spark"})
 PARQUET_FILE = "part-0.parquet"
-RAW_TABLES = tuple((RAW, name) for name in SOURCES)
+# the loader's record of moved rows (raw.orders_superseded) is a raw source of dbt too
+SUPERSEDED_SOURCES = {s.superseded_table: s for s in SOURCES.values() if s.superseded_table}
+RAW_TABLES = tuple((RAW, name) for name in [*SOURCES, *SUPERSEDED_SOURCES])
 
 
 def dbt_target() -> str:
@@ -78,9 +80,13 @@ def source_tables(manifest_path: Path | str) -> list[tuple[str, str]]:
     return [*RAW_TABLES, *sorted(tables - set(RAW_TABLES))]
 
 
-def _empty_select(source: Source) -> str:
+def _empty_select(source: Source, superseded: bool = False) -> str:
     """A row-less select with the canonical columns, for a raw table not created yet."""
-    columns = [(c.name, c.type) for c in source.columns] + list(META_COLUMNS)
+    columns = (
+        superseded_columns(source)
+        if superseded
+        else [(c.name, c.type) for c in source.columns] + list(META_COLUMNS)
+    )
     select = ", ".join(f"cast(null as {ctype}) as {q(name)}" for name, ctype in columns)
     return f"select {select} where false"
 
@@ -135,6 +141,8 @@ def export_sources(
             query = f"select * from {q(schema)}.{q(table)}"
         elif schema == RAW and table in SOURCES:
             query = _empty_select(SOURCES[table])
+        elif schema == RAW and table in SUPERSEDED_SOURCES:
+            query = _empty_select(SUPERSEDED_SOURCES[table], superseded=True)
         else:
             continue
         written[f"{schema}.{table}"] = _write_folder(con, query, root / schema / table)

@@ -17,9 +17,12 @@
     with running totals over date buckets rather than copying every row into every later
     date); tests/dbt/test_incremental_snapshots.py checks that both give the same tables.
 
-    Limits (a --full-refresh fixes them): a re-delivered row that moves to another contact
-    does not mark the contact it left; rows deleted from the source outside the purge (which
-    erases this table's rows itself) are not noticed.
+    A re-delivered row that moves to another contact or day must also mark the contact and
+    day it left: the changes of int_contact_orders_aggregated include the old contact and date
+    the loader keeps for a moved order (stg_raw__orders_superseded); events are never
+    re-delivered (the loader keeps an event id's first version). Limit (a --full-refresh fixes
+    it): rows deleted from the source outside the purge (which erases this table's rows
+    itself) are not noticed.
 
     On Spark the models are plain tables (no delete+insert on Parquet tables): every build is
     a full one.
@@ -58,7 +61,8 @@
     left so the model's own CTEs follow.
       changes_cte   every source row, with contact_id, the date column and loaded_at (rows
                     the aggregate filters out included: a completed order re-delivered as
-                    cancelled must mark its contact);
+                    cancelled must mark its contact), and the old contact and date of rows
+                    moved by a re-delivery;
       date_column   the row's date (compared with the snapshot date, inclusive);
       dates_cte     the snapshot dates to build (column as_of_date).
 #}

@@ -42,6 +42,7 @@ from pathlib import Path
 
 import duckdb
 
+from dagster_project.lib import ingest
 from dagster_project.lib.schema import SOURCES
 
 AS_OF_DATE = "2024-06-30"
@@ -255,6 +256,9 @@ def create_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
         columns = [f"{c.name} {c.type}" for c in source.columns]
         columns += ["_source_file VARCHAR", "_loaded_at TIMESTAMP"]
         con.execute(f"create or replace table raw.{source.name} ({', '.join(columns)})")
+        if source.superseded_table:  # the loader's record of moved rows, empty
+            con.execute(f"drop table if exists raw.{source.superseded_table}")
+            con.execute(ingest.superseded_ddl(source))
 
 
 def write_fixture(path: Path | str, rows: dict[str, list[dict]] | None = None) -> Path:

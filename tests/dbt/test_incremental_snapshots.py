@@ -3,8 +3,9 @@
 Through Dagster (dagster-dbt), on the hand-made fixture: build at 2024-06-30; then a day of
 new rows is loaded (loaded_at one day later): a click dated the new day, a human open and an
 order dated months back (late-arriving), a click dated before the backtest snapshot (late, so
-the backtest snapshot changes too) and a completed order re-delivered as cancelled (its
-contact has no completed order left). The next day's build (2024-07-01) is incremental; a
+the backtest snapshot changes too), a completed order re-delivered as cancelled (its
+contact has no completed order left) and an order re-delivered to another contact and day
+(what it left must change too). The next day's build (2024-07-01) is incremental; a
 ``--full-refresh`` build of the same data must then give identical tables, and the
 incremental build must have left the rows it had no reason to touch alone.
 """
@@ -97,6 +98,18 @@ def _load_day_2(warehouse) -> None:
         con.execute(
             "update raw.orders set status = 'cancelled', _loaded_at = ? "
             "where contact_id = 'c01' and lower(status) = 'completed'",
+            [LATE_LOADED_AT],
+        )
+        # o09 re-delivered to another contact and day (a CRM merge, a corrected date): the
+        # loader keeps the contact and date it left (ingest.publish, tested in test_ingest)
+        con.execute(
+            "insert into raw.orders_superseded select order_id, contact_id, ordered_at, ? "
+            "from raw.orders where order_id = 'o09'",
+            [LATE_LOADED_AT],
+        )
+        con.execute(
+            "update raw.orders set contact_id = 'c10', ordered_at = timestamp "
+            "'2024-03-20 12:00:00', _loaded_at = ? where order_id = 'o09'",
             [LATE_LOADED_AT],
         )
 
@@ -194,22 +207,25 @@ def test_history_rows_of_the_day_equal_too(builds):
 
 
 def test_incremental_build_rewrote_only_affected_rows(builds):
-    """At a past snapshot date the late order's contact was recomputed (new watermark) and
-    the others were left as they were (watermark of the first build)."""
+    """At a past snapshot date the late order's contact and both contacts of the moved order
+    were recomputed (new watermark); the others were left as they were (watermark of the
+    first build)."""
     _, _, (watermarks, *_), _ = builds
-    assert watermarks["c05"] == LATE_LOADED_AT
-    untouched = {c: w for c, w in watermarks.items() if c != "c05"}
+    recomputed = {c for c, w in watermarks.items() if w == LATE_LOADED_AT}
+    assert recomputed == {"c05", "c09", "c10"}
+    untouched = {c: w for c, w in watermarks.items() if c not in recomputed}
     assert untouched and set(untouched.values()) == {LOADED_AT}
 
 
 def test_incremental_build_recounted_only_affected_basket_days(builds):
-    """The daily basket counts: the late order's day and o08's day (a line loaded late) were
-    recounted; the day of c01's order re-delivered as cancelled has no basket left (gone);
-    the other days kept the first build's counts (its watermark)."""
+    """The daily basket counts: the late order's day, o08's day (a line loaded late) and the
+    new day of the moved o09 were recounted; the days of c01's order re-delivered as cancelled
+    and the one o09 left have no basket left (gone); the other days kept the first build's
+    counts (its watermark)."""
     _, full, (_, count_watermarks, *_), _ = builds
     recounted = {d.isoformat() for d, w in count_watermarks.items() if w == LATE_LOADED_AT}
-    assert recounted == {"2024-02-01", "2024-04-01"}
-    assert "2024-06-20" not in {d.isoformat() for d in count_watermarks}
+    assert recounted == {"2024-02-01", "2024-04-01", "2024-03-20"}
+    assert not {"2024-06-20", "2024-02-15"} & {d.isoformat() for d in count_watermarks}
     kept = {w for d, w in count_watermarks.items() if d.isoformat() not in recounted}
     assert kept == {LOADED_AT}
     # the late baskets reached the rules' counts: shoes + bags is now a pair
@@ -217,12 +233,13 @@ def test_incremental_build_recounted_only_affected_basket_days(builds):
 
 
 def test_incremental_build_recomputed_only_affected_customers_categories(builds):
-    """What each customer bought: c05 (late order) and c08 (a line loaded late) were
-    recomputed at the new snapshot date; c01 (its only completed order re-delivered as
-    cancelled) has no row left; the other customers kept the first build's rows."""
+    """What each customer bought: c05 (late order), c08 (a line loaded late) and both
+    contacts of the moved o09 were recomputed at the new snapshot date; c01 (its only
+    completed order re-delivered as cancelled) has no row left; the other customers kept the
+    first build's rows."""
     *_, (_, _, purchase_builds, _), _ = builds
     recomputed = {c for c, built in purchase_builds.items() if built.isoformat() == DAY_2}
-    assert recomputed == {"c05", "c08"}
+    assert recomputed == {"c05", "c08", "c09", "c10"}
     assert "c01" not in purchase_builds
     kept = {built.isoformat() for c, built in purchase_builds.items() if c not in recomputed}
     assert kept == {DAY_1}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -144,6 +145,32 @@ def test_redelivered_order_replaces_previous_version(con, landing):
     _, published = stage_and_publish(con, landing)
     assert published.replaced == 1 and published.total_rows == 1
     assert raw_rows(con)[0][5] == "refunded"
+
+
+def test_redelivered_order_that_moved_leaves_its_old_contact_and_date(con, landing):
+    """The loader keeps what a re-delivery replaced when the contact or the date changed
+    (the incremental dbt models recompute the contact and the day it left); a change of
+    status alone leaves nothing."""
+    write(landing / "orders/o1.csv", ORDERS_HEADER + "O1,C1,2026-01-02 10:00:00,10,EUR,completed\n")
+    stage_and_publish(con, landing)
+    write(landing / "orders/o2.csv", ORDERS_HEADER + "O1,C1,2026-01-02 10:00:00,10,EUR,refunded\n")
+    stage_and_publish(con, landing)
+    superseded = (
+        "select order_id, contact_id, ordered_at, _superseded_at from raw.orders_superseded"
+    )
+    assert con.execute(superseded).fetchall() == []
+    write(
+        landing / "orders/o3.csv",
+        ORDERS_HEADER
+        + "O1,C2,2026-01-05 10:00:00,10,EUR,refunded\n"
+        + "O2,C3,2026-01-06 10:00:00,20,EUR,completed\n",
+    )
+    _, published = stage_and_publish(con, landing)
+    assert published.replaced == 1 and published.total_rows == 2
+    loaded_at = con.execute("select _loaded_at from raw.orders where order_id = 'O1'").fetchone()
+    assert con.execute(superseded).fetchall() == [
+        ("O1", "C1", datetime(2026, 1, 2, 10, 0), loaded_at[0])
+    ]
 
 
 def test_redelivered_events_are_not_duplicated(con, landing):

@@ -52,6 +52,11 @@ def build_warehouse(con: duckdb.DuckDBPyConnection) -> None:
             "values (?, ?, '2021-01-01', 10, 'EUR', 'completed')",
             [f"o-{cid}", cid],
         )
+        # an order once re-delivered to another contact: the loader kept the one it left
+        con.execute(
+            "insert into raw.orders_superseded values (?, ?, '2020-06-01', '2024-03-02')",
+            [f"o-moved-from-{cid}", cid],
+        )
     # staged rows are views over landing files waiting for publish: a re-delivery of a purged
     # person there is kept out by the suppression filters of publish (see the re-import test)
     for schema in ("intermediate", "marts"):
@@ -192,6 +197,8 @@ def test_real_purge_erases_everywhere_and_keeps_orders(warehouse, tmp_path):
         for cid in PURGED:
             digest = hmac.new(KEY.encode(), f"contact:{cid}".encode(), hashlib.sha256)
             assert orders[f"o-{cid}"] == "purged:" + digest.hexdigest()[:16]
+        # what a moved order left is not kept for accounting: erased
+        assert count(con, "raw.orders_superseded") == 1
         # derived tables lose the rows; they are rebuilt from raw on the next dbt run
         assert con.execute("select count(*) from marts.fct_orders").fetchone()[0] == 1
         # suppression list: keyed hashes of the normalised emails, nothing else
@@ -218,7 +225,7 @@ def test_real_purge_erases_everywhere_and_keeps_orders(warehouse, tmp_path):
         assert row[0] is False and row[1] == 2 and row[4] == 2
         counts = json.loads(row[2])
         assert counts["raw.contacts"] == 2 and counts["raw.email_events"] == 4
-        assert counts["raw.orders"] == 2
+        assert counts["raw.orders"] == 2 and counts["raw.orders_superseded"] == 2
         assert json.loads(row[3])["sunset_silent"] == 1
     # the ESP list: email,reason, normalised, sorted
     with result.csv_path.open() as handle:

@@ -93,6 +93,22 @@ staged_assets = [_staged_asset(name) for name in SOURCES]
             description=f"`raw.{name}`: {SOURCES[name].description}",
         )
         for name in SOURCES
+    ]
+    + [
+        dg.AssetSpec(
+            raw_key(source.superseded_table),
+            deps=[staged_key(name)],
+            group_name=GROUP,
+            kinds={"duckdb"},
+            owners=OWNERS,
+            description=(
+                f"`raw.{source.superseded_table}`: old {', '.join(source.superseded_columns)} "
+                f"of `{name}` rows a re-delivery replaced with other values (so the "
+                "incremental dbt models recompute what a row moved away from)."
+            ),
+        )
+        for name, source in SOURCES.items()
+        if source.superseded_table
     ],
     can_subset=False,
     pool=POOL,
@@ -118,6 +134,15 @@ def publish_raw(context: dg.AssetExecutionContext, duckdb: WarehouseResource):
             )
         except ingest.LandingFileError as exc:
             raise dg.Failure(description=str(exc)) from exc
+        superseded_counts = {
+            source.superseded_table: con.execute(
+                f"select count(*) from {ingest.RAW}.{ingest.q(source.superseded_table)}"
+            ).fetchone()[0]
+            for source in SOURCES.values()
+            if source.superseded_table
+        }
+    for name, count in superseded_counts.items():
+        yield dg.MaterializeResult(asset_key=raw_key(name), metadata={"dagster/row_count": count})
     for name, res in results.items():
         yield dg.MaterializeResult(
             asset_key=raw_key(name),

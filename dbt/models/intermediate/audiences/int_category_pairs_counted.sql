@@ -5,12 +5,12 @@
     categories of one completed order's lines). A = B counts the baskets holding A.
 
     Incremental (DuckDB): a build recounts only the dates of the window that have an order or
-    an order line loaded since the previous build (late or re-delivered rows included) or that
-    are not stored yet (the window moved); the other dates keep their counts. A recounted date
-    left with no basket gets an empty row, so delete+insert replaces its old rows, which the
-    post-hook then deletes with the dates that left the window. Limits (a --full-refresh fixes
-    them): a re-delivered order that moves to another date does not mark the date it left;
-    rows deleted from the source are not noticed. Spark: a plain table.
+    an order line loaded since the previous build (late or re-delivered rows included), that an
+    order re-delivered since to another date left (stg_raw__orders_superseded) or that are not
+    stored yet (the window moved); the other dates keep their counts. A recounted date left
+    with no basket gets an empty row, so delete+insert replaces its old rows, which the
+    post-hook then deletes with the dates that left the window. Limit (a --full-refresh fixes
+    it): rows deleted from the source are not noticed. Spark: a plain table.
 #}
 {{ reveil_keyed_recount_config(
     'ordered_date',
@@ -33,6 +33,12 @@ orders as {{ reveil_not_materialized() }} (
 order_lines as {{ reveil_not_materialized() }} (
 
     select * from {{ ref('stg_raw__order_lines') }}
+
+),
+
+orders_superseded as (
+
+    select * from {{ ref('stg_raw__orders_superseded') }}
 
 ),
 
@@ -62,6 +68,7 @@ dates_to_count as (
         {{ reveil_orders_changed_since(
             'orders',
             'order_lines',
+            'orders_superseded',
             'select previous_build.loaded_through from previous_build',
             'orders.ordered_date not in (select stored_dates.ordered_date from stored_dates)'
         ) }}

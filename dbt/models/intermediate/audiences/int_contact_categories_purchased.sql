@@ -8,12 +8,12 @@
 
     Incremental (DuckDB): a build recomputes, from their whole history, only the customers
     with an order or order line loaded since the previous build (late or re-delivered rows
-    included) or an order dated between the previous snapshot date and this one (either way
-    round); the others keep their rows. A recomputed customer left with no purchase gets an
-    empty row, so delete+insert removes its old ones, which the post-hook then deletes.
-    Limits (a --full-refresh fixes them): a re-delivered order that moves to another contact
-    does not mark the contact it left; rows deleted from the source outside the purge are not
-    noticed. Spark: a plain table.
+    included), an order re-delivered since to another contact (stg_raw__orders_superseded:
+    the contact it left) or an order dated between the previous snapshot date and this one
+    (either way round); the others keep their rows. A recomputed customer left with no
+    purchase gets an empty row, so delete+insert removes its old ones, which the post-hook then
+    deletes. Limit (a --full-refresh fixes it): rows deleted from the source outside the purge
+    are not noticed. Spark: a plain table.
 #}
 {{ reveil_keyed_recount_config('contact_id', 'product_category is null') }}
 with
@@ -27,6 +27,12 @@ orders as {{ reveil_not_materialized() }} (
 order_lines as {{ reveil_not_materialized() }} (
 
     select * from {{ ref('stg_raw__order_lines') }}
+
+),
+
+orders_superseded as (
+
+    select * from {{ ref('stg_raw__orders_superseded') }}
 
 ),
 
@@ -51,6 +57,7 @@ contacts_to_build as (
         {{ reveil_orders_changed_since(
             'orders',
             'order_lines',
+            'orders_superseded',
             'select previous_build.loaded_through from previous_build',
             "(select previous_build.as_of_date from previous_build) is null
             or (

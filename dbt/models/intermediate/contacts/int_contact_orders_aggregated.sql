@@ -13,13 +13,41 @@ orders as {{ reveil_not_materialized() }} (
 
 ),
 
+orders_superseded as (
+
+    select * from {{ ref('stg_raw__orders_superseded') }}
+
+),
+
 snapshot_dates as (
 
     select * from {{ ref('int_snapshot_dates_enumerated') }}
 
 ),
 
-{{ reveil_snapshot_increment_ctes('orders', 'ordered_date', 'snapshot_dates') }}
+{# what marks a contact to recompute: its orders, and the orders a re-delivery moved away
+   from it (to another contact or day) #}
+order_changes as {{ reveil_not_materialized() }} (
+
+    select
+        contact_id,
+        ordered_date,
+        loaded_at
+
+    from orders
+
+    union all
+
+    select
+        contact_id,
+        ordered_date,
+        loaded_at
+
+    from orders_superseded
+
+),
+
+{{ reveil_snapshot_increment_ctes('order_changes', 'ordered_date', 'snapshot_dates') }}
 
 completed_orders as {{ reveil_not_materialized() }} (
 
