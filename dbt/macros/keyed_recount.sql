@@ -77,3 +77,38 @@
         {{ superseded }}.loaded_at > ({{ loaded_through }})
         or ({{ loaded_through }}) is null
 {% endmacro %}
+
+
+{# Watermark of a build reading orders and order lines: the latest loaded_at of either. #}
+{% macro reveil_orders_watermark() %}
+    {{ reveil_greatest([
+        '(select max(loaded_at) from ' ~ ref('stg_raw__orders') ~ ')',
+        '(select max(loaded_at) from ' ~ ref('stg_raw__order_lines') ~ ')',
+    ]) }}
+{% endmacro %}
+
+
+{#
+    For the recounts keyed on campaigns (int_campaign_events_counted,
+    int_reactivation_messages_aggregated): the rows of `events` (a CTE over
+    stg_raw__email_events) loaded since the previous build or dated between its snapshot date
+    and this one (either way round: an earlier as_of_date drops events). `previous_build` is
+    a one-row CTE with as_of_date and loaded_through (null when nothing is stored: every row
+    then counts). Scalar filters, so DuckDB filters the scan itself.
+#}
+{% macro reveil_events_changed_since(events, previous_build) %}
+    select {{ events }}.*
+
+    from {{ events }}
+
+    where
+        coalesce(
+            {{ events }}.loaded_at > (select loaded_through from {{ previous_build }}), true
+        )
+        or (
+            {{ events }}.occurred_date
+            > least((select as_of_date from {{ previous_build }}), {{ reveil_as_of() }})
+            and {{ events }}.occurred_date
+            <= greatest((select as_of_date from {{ previous_build }}), {{ reveil_as_of() }})
+        )
+{% endmacro %}

@@ -27,7 +27,10 @@ def test_every_raw_table_is_exported_with_its_rows_and_columns(warehouse, tmp_pa
 
     written = spark_raw.export_for_spark(warehouse, base)
 
-    assert written == {f"raw.{name}": len(ROWS[name]) for name in SOURCES}
+    # the loader's record of moved orders is a raw source too (empty in the fixture)
+    assert written == {f"raw.{name}": len(ROWS[name]) for name in SOURCES} | {
+        "raw.orders_superseded": 0
+    }
     with duckdb.connect(str(warehouse), read_only=True) as con:
         for name in SOURCES:
             assert (
@@ -88,7 +91,21 @@ def test_a_new_export_replaces_the_old_one_and_leaves_no_temporary_folder(wareho
 
     assert written["raw.orders"] == 1
     assert len(_parquet(base / "raw" / "orders")) == 1
-    assert sorted(path.name for path in (base / "raw").iterdir()) == sorted(SOURCES)
+    assert sorted(path.name for path in (base / "raw").iterdir()) == sorted(
+        [*SOURCES, "orders_superseded"]
+    )
+
+
+def test_a_missing_superseded_table_is_exported_empty_with_its_columns(tmp_path):
+    base = tmp_path / "spark"
+    with duckdb.connect(str(tmp_path / "empty.duckdb")) as con:
+        written = spark_raw.export_sources(con, base, [("raw", "orders_superseded")])
+    assert written == {"raw.orders_superseded": 0}
+    columns = duckdb.sql(
+        "select column_name from (describe select * from "
+        f"read_parquet('{base}/raw/orders_superseded/*.parquet'))"
+    ).fetchall()
+    assert [c for (c,) in columns] == ["order_id", "contact_id", "ordered_at", "_superseded_at"]
 
 
 def test_a_missing_raw_table_is_exported_empty_with_the_canonical_columns(tmp_path):

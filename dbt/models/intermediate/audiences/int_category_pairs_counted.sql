@@ -18,6 +18,7 @@
         or ordered_date <= {{ reveil_as_of(-var('association_lookback_days')) }}
         or ordered_date > {{ reveil_as_of() }}"
 ) }}
+-- depends_on: {{ ref('stg_raw__orders_superseded') }}
 with
 
 orders as {{ reveil_not_materialized() }} (
@@ -36,13 +37,13 @@ order_lines as {{ reveil_not_materialized() }} (
 
 ),
 
+{% if is_incremental() %}
 orders_superseded as (
 
     select * from {{ ref('stg_raw__orders_superseded') }}
 
 ),
 
-{% if is_incremental() %}
 previous_build as (
 
     select max(source_loaded_through) as loaded_through

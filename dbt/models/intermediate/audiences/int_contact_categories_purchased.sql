@@ -16,6 +16,7 @@
     are not noticed. Spark: a plain table.
 #}
 {{ reveil_keyed_recount_config('contact_id', 'product_category is null') }}
+-- depends_on: {{ ref('stg_raw__orders_superseded') }}
 with
 
 orders as {{ reveil_not_materialized() }} (
@@ -30,13 +31,13 @@ order_lines as {{ reveil_not_materialized() }} (
 
 ),
 
+{% if is_incremental() %}
 orders_superseded as (
 
     select * from {{ ref('stg_raw__orders_superseded') }}
 
 ),
 
-{% if is_incremental() %}
 previous_build as (
 
     select
