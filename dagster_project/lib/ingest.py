@@ -100,11 +100,15 @@ def table_ddl(source: Source, schema: str) -> str:
     return f"create table if not exists {schema}.{q(source.name)} ({', '.join(cols)})"
 
 
+def _superseded_names(source: Source) -> list[str]:
+    return [*source.key, *(c for c in source.superseded_columns if c not in source.key)]
+
+
 def superseded_columns(source: Source) -> list[tuple[str, str]]:
     """(name, type) of ``raw.<source>_superseded``: the key and the ``superseded_columns`` of
     rows a re-delivery replaced with other values there, and when (the new row's
     ``_loaded_at``)."""
-    names = [*source.key, *(c for c in source.superseded_columns if c not in source.key)]
+    names = _superseded_names(source)
     return [(n, source.column(n).type) for n in names] + [("_superseded_at", "TIMESTAMP")]
 
 
@@ -545,7 +549,7 @@ def _record_superseded(
     of the source's ``superseded_columns`` (an order moved to another contact or day): the
     replaced row is gone from ``raw`` afterwards, and with it what the incremental models
     need to recompute the contact or the day it left."""
-    names = [name for name, _ in superseded_columns(source)][:-1]
+    names = _superseded_names(source)
     changed = " or ".join(f"r.{q(c)} is distinct from s.{q(c)}" for c in source.superseded_columns)
     con.execute(
         f"insert into {RAW}.{q(source.superseded_table)} "
