@@ -10,8 +10,8 @@
     events), and the campaigns loaded since then (a re-delivered campaign may have become a
     reactivation campaign, or stopped being one); the others keep their rows. A recounted
     campaign left with no message gets an empty row (event_count 0), deleted by the
-    post-hook (macros/keyed_recount.sql). Limits (a --full-refresh fixes them): an event
-    re-delivered under another campaign does not mark the campaign it left; rows deleted from
+    post-hook (macros/keyed_recount.sql). An event never moves to another campaign: the loader
+    keeps an event id's first version. Limit (a --full-refresh fixes it): rows deleted from
     the source outside the purge (which erases this table's rows of purged contacts itself)
     are not noticed. Spark: a plain table.
 #}
