@@ -317,8 +317,6 @@ def _as_suite(
 ) -> ExpectationSuite:
     import great_expectations as gx
 
-    from dagster_project.lib import gx_no_unexpected_rows  # noqa: F401  registers the type
-
     if expectations is None:
         return load_suite(suite_name)
     source = (

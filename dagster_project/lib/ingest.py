@@ -94,10 +94,14 @@ def lit(value: object) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
+def raw_columns(source: Source) -> list[tuple[str, str]]:
+    """(name, type) of ``raw.<source>``: the canonical columns and the loader's."""
+    return [(c.name, c.type) for c in source.columns] + list(META_COLUMNS)
+
+
 def table_ddl(source: Source, schema: str) -> str:
-    cols = [f"{q(c.name)} {c.type}" for c in source.columns]
-    cols += [f"{q(name)} {typ}" for name, typ in META_COLUMNS]
-    return f"create table if not exists {schema}.{q(source.name)} ({', '.join(cols)})"
+    cols = ", ".join(f"{q(name)} {ctype}" for name, ctype in raw_columns(source))
+    return f"create table if not exists {schema}.{q(source.name)} ({cols})"
 
 
 def _superseded_names(source: Source) -> list[str]:

@@ -36,8 +36,8 @@ from pathlib import Path
 import duckdb
 
 from dagster_project import settings
-from dagster_project.lib.ingest import META_COLUMNS, RAW, q, superseded_columns
-from dagster_project.lib.schema import SOURCES, Source
+from dagster_project.lib.ingest import RAW, q, raw_columns, superseded_columns
+from dagster_project.lib.schema import SOURCES
 
 SPARK_DIR_ENV = "REVEIL_SPARK_WAREHOUSE"
 OPTIONAL_SOURCES_ENV = "REVEIL_SPARK_OPTIONAL_SOURCES"
@@ -80,13 +80,8 @@ def source_tables(manifest_path: Path | str) -> list[tuple[str, str]]:
     return [*RAW_TABLES, *sorted(tables - set(RAW_TABLES))]
 
 
-def _empty_select(source: Source, superseded: bool = False) -> str:
-    """A row-less select with the canonical columns, for a raw table not created yet."""
-    columns = (
-        superseded_columns(source)
-        if superseded
-        else [(c.name, c.type) for c in source.columns] + list(META_COLUMNS)
-    )
+def _empty_select(columns: list[tuple[str, str]]) -> str:
+    """A row-less select with these (name, type) columns, for a raw table not created yet."""
     select = ", ".join(f"cast(null as {ctype}) as {q(name)}" for name, ctype in columns)
     return f"select {select} where false"
 
@@ -140,9 +135,9 @@ def export_sources(
         if (schema, table) in existing:
             query = f"select * from {q(schema)}.{q(table)}"
         elif schema == RAW and table in SOURCES:
-            query = _empty_select(SOURCES[table])
+            query = _empty_select(raw_columns(SOURCES[table]))
         elif schema == RAW and table in SUPERSEDED_SOURCES:
-            query = _empty_select(SUPERSEDED_SOURCES[table], superseded=True)
+            query = _empty_select(superseded_columns(SUPERSEDED_SOURCES[table]))
         else:
             continue
         written[f"{schema}.{table}"] = _write_folder(con, query, root / schema / table)

@@ -28,13 +28,14 @@
     orders to recount since the previous build's watermark `loaded_through` (a scalar SQL
     expression): orders loaded since, orders with a line of `order_lines` loaded since (a late
     or re-delivered line changes its basket), orders matching `also_when` (on `orders`), and
-    the contact and day an order re-delivered since then moved away from (`superseded`, a CTE
-    over stg_raw__orders_superseded). Scalar filters and a semi-join, so that DuckDB narrows
+    the contact and day an order re-delivered since then moved away from
+    (stg_raw__orders_superseded: callers rendering this only in their incremental branch
+    declare it with `-- depends_on:`). Scalar filters and a semi-join, so that DuckDB narrows
     orders and lines before anything joins them (a cross join to the watermark made it join
     every line to its order first: 1.7 s instead of 0.6 s for a day at 1 M contacts). May
     repeat a key: callers select the distinct keys they recount.
 #}
-{% macro reveil_orders_changed_since(orders, order_lines, superseded, loaded_through, also_when='false') %}
+{% macro reveil_orders_changed_since(orders, order_lines, loaded_through, also_when='false') %}
     select
         {{ orders }}.contact_id,
         {{ orders }}.ordered_date
@@ -68,13 +69,13 @@
     union all
 
     select
-        {{ superseded }}.contact_id,
-        {{ superseded }}.ordered_date
+        superseded.contact_id,
+        superseded.ordered_date
 
-    from {{ superseded }}
+    from {{ ref('stg_raw__orders_superseded') }} as superseded
 
     where
-        {{ superseded }}.loaded_at > ({{ loaded_through }})
+        superseded.loaded_at > ({{ loaded_through }})
         or ({{ loaded_through }}) is null
 {% endmacro %}
 

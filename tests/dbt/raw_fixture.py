@@ -253,9 +253,8 @@ def create_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
     """Create every raw table of the canonical schema, empty."""
     con.execute("create schema if not exists raw")
     for source in SOURCES.values():
-        columns = [f"{c.name} {c.type}" for c in source.columns]
-        columns += ["_source_file VARCHAR", "_loaded_at TIMESTAMP"]
-        con.execute(f"create or replace table raw.{source.name} ({', '.join(columns)})")
+        columns = ", ".join(f"{name} {ctype}" for name, ctype in ingest.raw_columns(source))
+        con.execute(f"create or replace table raw.{source.name} ({columns})")
         if source.superseded_table:  # the loader's record of moved rows, empty
             con.execute(f"drop table if exists raw.{source.superseded_table}")
             con.execute(ingest.superseded_ddl(source))

@@ -38,12 +38,6 @@ order_lines as {{ reveil_not_materialized() }} (
 ),
 
 {% if is_incremental() %}
-orders_superseded as (
-
-    select * from {{ ref('stg_raw__orders_superseded') }}
-
-),
-
 previous_build as (
 
     select max(source_loaded_through) as loaded_through
@@ -69,7 +63,6 @@ dates_to_count as (
         {{ reveil_orders_changed_since(
             'orders',
             'order_lines',
-            'orders_superseded',
             'select previous_build.loaded_through from previous_build',
             'orders.ordered_date not in (select stored_dates.ordered_date from stored_dates)'
         ) }}

@@ -32,12 +32,6 @@ order_lines as {{ reveil_not_materialized() }} (
 ),
 
 {% if is_incremental() %}
-orders_superseded as (
-
-    select * from {{ ref('stg_raw__orders_superseded') }}
-
-),
-
 previous_build as (
 
     select
@@ -58,7 +52,6 @@ contacts_to_build as (
         {{ reveil_orders_changed_since(
             'orders',
             'order_lines',
-            'orders_superseded',
             'select previous_build.loaded_through from previous_build',
             "(select previous_build.as_of_date from previous_build) is null
             or (
