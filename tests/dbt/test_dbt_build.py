@@ -7,7 +7,9 @@ marts. Expected values are worked out in ``raw_fixture.py``'s docstring.
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import dagster as dg
 import duckdb
@@ -238,3 +240,47 @@ def test_asset_keys_groups_and_lineage():
     assert {key.path[0] for key in specs} == {"staging", "intermediate", "marts", "seeds"}
     # the run config is the only way to override a threshold: one field per dbt var
     assert defs.resolve_assets_def(dg.AssetKey(["marts", "dim_customer_rfm"])) is not None
+
+
+def _join_operators(con, sql: str) -> list[str]:
+    """The join operators of DuckDB's physical plan of ``sql``."""
+    plan = con.execute("explain (format json) " + sql).fetchall()
+
+    def walk(node):
+        name = node.get("name", "")
+        if "JOIN" in name:
+            yield name
+        for child in node.get("children", []):
+            yield from walk(child)
+
+    return [name for _, tree in plan for root in json.loads(tree) for name in walk(root)]
+
+
+@pytest.mark.parametrize(
+    "model", ["int_contact_engagement_aggregated", "int_contact_orders_aggregated"]
+)
+def test_snapshot_date_joins_are_nested_loops(built, model):
+    """The snapshot models raise DuckDB's nested-loop threshold while they build, and reset it
+    after (macros/snapshot_increment.sql): their range joins to the snapshot dates then stream
+    the other side instead of sorting it for a merge join."""
+    _, con = built
+    warehouse = con.execute(
+        "select path from duckdb_databases() where database_name = current_database()"
+    ).fetchone()[0]
+    target = next((Path(warehouse).parent / "target").glob("*/manifest.json")).parent
+    node = json.loads((target / "manifest.json").read_text())["nodes"][f"model.reveil.{model}"]
+    pre_hooks = [hook["sql"] for hook in node["config"]["pre-hook"]]
+    post_hooks = [hook["sql"] for hook in node["config"]["post-hook"]]
+    assert pre_hooks == ["set session nested_loop_join_threshold = 64"]
+    assert post_hooks[-1] == "reset session nested_loop_join_threshold"
+
+    sql = next(target.glob(f"compiled/reveil/models/**/{model}.sql")).read_text()
+    with con.cursor() as cursor:
+        # below any estimate: what DuckDB does when it estimates the dates above its default
+        cursor.execute("set session nested_loop_join_threshold = 0")
+        unhooked = _join_operators(cursor, sql)
+        cursor.execute(pre_hooks[0])
+        hooked = _join_operators(cursor, sql)
+    assert "PIECEWISE_MERGE_JOIN" in unhooked
+    assert "PIECEWISE_MERGE_JOIN" not in hooked
+    assert "NESTED_LOOP_JOIN" in hooked

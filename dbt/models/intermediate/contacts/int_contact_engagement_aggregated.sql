@@ -83,7 +83,8 @@ bucketed_events as {{ reveil_not_materialized() }} (
     from events
 
     {# a range join on purpose (not reveil_snapshot_day_buckets, as the orders are): with an
-       equality on the day, the first build at 10 M contacts ran out of memory at 4 GB #}
+       equality on the day, the first build at 10 M contacts ran out of memory at 4 GB; run
+       as a nested loop over the (at most two) dates (reveil_snapshot_increment_config) #}
     inner join full_dates
         on
             events.occurred_date <= full_dates.as_of_date
