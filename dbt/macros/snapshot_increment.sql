@@ -40,7 +40,9 @@
     side (at most one row per snapshot date), which DuckDB estimates at 5 to 30 rows: it
     sorted the other side for a merge join on the date, every event for the buckets of
     int_contact_engagement_aggregated; a nested loop streams it (that model built alone on
-    1 M contacts / 53 M events: 21 s -> 16 s, 37 -> 27 s of CPU).
+    1 M contacts / 53 M events: 21 s -> 16 s, 37 -> 27 s of CPU; no gain at 10 M, where
+    spilling aggregates dominate). Should the build fail before its post-hooks, the setting
+    stays on that dbt thread's connection until dbt exits.
 #}
 {% macro reveil_snapshot_increment_config(dates_condition='true', empty_row_condition=none) %}
     {% set pre_hooks = [] %}
