@@ -59,9 +59,10 @@ def duckdb_temp_dir() -> Path:
     return _path("REVEIL_DUCKDB_TEMP_DIR", data_dir() / "tmp")
 
 
-# DuckDB spills what does not fit (same default in dbt/profiles.yml). 3 GB for DuckDB keeps
-# the whole process tree (Dagster, dbt and DuckDB) under 4 GB on the 1 M benchmark; the 10 M
-# build completes with it, spilling (benchmarks/results/10m.md).
+# DuckDB spills what does not fit. Exported to dbt (export_warehouse_env); dbt/profiles.yml
+# repeats it for dbt run by hand (tests/test_settings.py keeps the two equal). 3 GB for DuckDB
+# keeps the whole process tree (Dagster, dbt and DuckDB) under 4 GB on the 1 M benchmark; the
+# 10 M build completes with it, spilling (benchmarks/results/10m.md).
 DEFAULT_DUCKDB_MEMORY_LIMIT = "3GB"
 
 
@@ -86,9 +87,11 @@ def duckdb_config() -> dict:
 
 
 def export_warehouse_env() -> None:
-    """Make the resolved warehouse path and DuckDB spill folder visible to dbt subprocesses
-    (profiles.yml) and to the ``EnvVar`` of the warehouse resource; a value already set wins."""
+    """Make the resolved warehouse path, DuckDB spill folder and memory limit visible to dbt
+    subprocesses (profiles.yml) and to the ``EnvVar`` of the warehouse resource; a value
+    already set wins."""
     os.environ["REVEIL_WAREHOUSE"] = str(warehouse_path())
+    os.environ["REVEIL_DUCKDB_MEMORY_LIMIT"] = duckdb_memory_limit()
     temp = duckdb_temp_dir()  # dbt spills where the other DuckDB connections do
     temp.mkdir(parents=True, exist_ok=True)
     os.environ["REVEIL_DUCKDB_TEMP_DIR"] = str(temp)
