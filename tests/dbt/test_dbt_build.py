@@ -284,3 +284,23 @@ def test_snapshot_date_joins_are_nested_loops(built, model):
     assert "PIECEWISE_MERGE_JOIN" in unhooked
     assert "PIECEWISE_MERGE_JOIN" not in hooked
     assert "NESTED_LOOP_JOIN" in hooked
+
+
+def test_snapshot_counts_and_revenues_are_stored_narrow(built):
+    """Running sums come out of DuckDB as HUGEINT and DECIMAL(38, 2); the snapshot models store
+    them as BIGINT and DECIMAL(18, 2), which halves the cost of the RFM ntile sorts on them."""
+    _, con = built
+    types = dict(
+        rows(
+            con,
+            "select table_name || '.' || column_name, data_type from duckdb_columns() "
+            "where schema_name = 'intermediate' and table_name in ("
+            "'int_contact_orders_aggregated', 'int_contact_engagement_aggregated', "
+            "'int_customer_rfm_scored', 'int_contact_inactivity_classified')",
+        )
+    )
+    assert not [c for c, t in types.items() if t == "HUGEINT" or t.startswith("DECIMAL(38")]
+    assert types["int_customer_rfm_scored.frequency"] == "BIGINT"
+    assert types["int_customer_rfm_scored.monetary"] == "DECIMAL(18,2)"
+    assert types["int_contact_engagement_aggregated.delivered_message_count"] == "BIGINT"
+    assert types["int_contact_inactivity_classified.revenue_at_stake"] == "DECIMAL(18,2)"

@@ -306,10 +306,23 @@ recomputed as (
 
 ),
 
+{# the running sum comes out as HUGEINT: stored as BIGINT, as the other counts #}
 final as (
 
     select
-        recomputed.*,
+        recomputed.as_of_date,
+        recomputed.contact_id,
+        recomputed.last_click_at,
+        recomputed.last_human_open_at,
+        recomputed.last_machine_open_at,
+        recomputed.last_unsubscribe_at,
+        recomputed.last_complaint_at,
+        recomputed.last_hard_bounce_at,
+        recomputed.last_delivered_at,
+        cast(recomputed.delivered_message_count as {{ dbt.type_bigint() }})
+            as delivered_message_count,
+        cast(recomputed.delivered_since_last_human_open_count as {{ dbt.type_bigint() }})
+            as delivered_since_last_human_open_count,
         (select max(events.loaded_at) from events) as source_loaded_through
 
     from recomputed
