@@ -275,7 +275,7 @@ orders_at_stake as (
         activity_dates.as_of_date,
         activity_dates.contact_id,
         count(*) as orders_at_stake_count,
-        cast(sum(orders.amount) as decimal(18, 2)) as revenue_at_stake
+        cast(sum(orders.amount) as {{ reveil_money_type() }}) as revenue_at_stake
 
     from activity_dates
 

@@ -196,7 +196,7 @@ recomputed as (
         cast(null as timestamp) as first_order_at,
         cast(null as timestamp) as last_order_at,
         0 as completed_order_count,
-        cast(null as decimal(18, 2)) as lifetime_revenue
+        cast(null as {{ reveil_money_type() }}) as lifetime_revenue
 
     from affected
 
@@ -230,7 +230,7 @@ final as (
         recomputed.last_order_at,
         cast(recomputed.completed_order_count as {{ dbt.type_bigint() }})
             as completed_order_count,
-        cast(recomputed.lifetime_revenue as decimal(18, 2)) as lifetime_revenue,
+        cast(recomputed.lifetime_revenue as {{ reveil_money_type() }}) as lifetime_revenue,
         (select max(orders.loaded_at) from orders) as source_loaded_through
 
     from recomputed

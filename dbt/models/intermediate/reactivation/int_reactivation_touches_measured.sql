@@ -58,7 +58,7 @@ conversions as (
     select
         touch_id,
         count(*) as attributed_order_count,
-        cast(sum(amount) as decimal(18, 2)) as attributed_revenue,
+        cast(sum(amount) as {{ reveil_money_type() }}) as attributed_revenue,
         cast(min(ordered_at) as date) as reactivated_date
 
     from attributed_orders
