@@ -10,13 +10,16 @@ Write–audit–publish:
 2. The quality gates validate ``staged.<source>`` (Dagster blocking asset checks).
 3. ``publish`` merges every staged table into ``raw`` in ONE transaction, records the files in
    ``raw._load_log`` and empties the staged tables. Re-running on the same files adds nothing:
-   files already in the log are skipped, and rows are merged on their key.
+   files already in the log are skipped (by content: a loaded file moved to an archive folder,
+   renamed or touched is not loaded again), and rows are merged on their key.
 """
 
 from __future__ import annotations
 
 import csv
 import fnmatch
+import gzip
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,6 +35,7 @@ STAGED = "staged"
 LOAD_LOG = f"{RAW}._load_log"
 META_COLUMNS = (("_source_file", "VARCHAR"), ("_loaded_at", "TIMESTAMP"))
 _LANDING_SUFFIXES = (".csv", ".parquet", ".txt", ".tsv", ".gz")
+_UNNAMED = "__unnamed_"  # + position: a CSV column whose header is blank
 
 
 class LandingFileError(ValueError):
@@ -57,10 +61,19 @@ class StagedFile:
     size: int
     mtime_ns: int
     rows: int
+    content_hash: str = ""  # sha256 of the bytes
 
     @property
     def fingerprint(self) -> str:
-        return f"{self.path}|{self.size}|{self.mtime_ns}"
+        """What makes a delivery: its content. A file moved to an archive folder, renamed,
+        touched or copied again is the same delivery and is not loaded twice (loading it
+        again would put its old values back over newer deliveries)."""
+        return f"sha256:{self.content_hash}"
+
+
+def content_hash(path: Path) -> str:
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 @dataclass
@@ -162,6 +175,15 @@ def loaded_fingerprints(con: duckdb.DuckDBPyConnection, source: str) -> set[str]
     return {r[0] for r in rows}
 
 
+def loaded_file_stats(con: duckdb.DuckDBPyConnection, source: str) -> set[tuple[str, int, int]]:
+    """(path, size, mtime) of the files loaded: a file still there unchanged is skipped
+    without reading it (older load logs also fingerprinted files by these)."""
+    rows = con.execute(
+        f"select file_path, file_size, file_mtime_ns from {LOAD_LOG} where source = ?", [source]
+    ).fetchall()
+    return {(path, size, mtime) for path, size, mtime in rows}
+
+
 def discover_files(mapping: Mapping, landing_dir: Path) -> list[Path]:
     """Landing files of a source, in a stable order (name order = delivery order)."""
     folder = landing_dir / mapping.folder
@@ -184,22 +206,31 @@ def discover_files(mapping: Mapping, landing_dir: Path) -> list[Path]:
 # reading one file
 
 
-def _read_csv_header(path: Path, mapping: Mapping) -> list[str]:
+def _read_csv_header(path: Path, mapping: Mapping, rel: str | None = None) -> list[str]:
+    """The header line's column names. A UTF-8 byte-order mark is dropped before the line is
+    parsed (a BOM before a quoted name left the quotes in it); ``.gz`` files are read through
+    gzip, as DuckDB's reader does."""
     opts = mapping.csv
+    encoding = opts.encoding
+    if encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
+        encoding = "utf-8-sig"
     try:
-        with path.open(encoding=opts.encoding, newline="") as handle:
+        opener = gzip.open if path.name.lower().endswith(".gz") else open
+        with opener(path, "rt", encoding=encoding, newline="") as handle:
             for _ in range(opts.skip_rows):
                 handle.readline()
             first = handle.readline()
+    except (gzip.BadGzipFile, EOFError) as exc:
+        raise LandingFileError(rel or path, f"not a readable gzip file: {exc}") from exc
     except UnicodeDecodeError as exc:
         raise LandingFileError(
-            path,
+            rel or path,
             f"not valid {opts.encoding} text ({exc.reason} at byte {exc.start}); "
             "set csv.encoding in the mapping",
             line=opts.skip_rows + 1,
         ) from exc
     if not first.strip():
-        raise LandingFileError(path, "the file is empty (no header line)")
+        raise LandingFileError(rel or path, "the file is empty (no header line)")
     row = next(csv.reader([first], delimiter=opts.delimiter, quotechar=opts.quote))
     return [c.strip().lstrip("\ufeff") for c in row]
 
@@ -244,20 +275,74 @@ def _relation_sql(
     return f"select *, row_number() over () as __line from {read}", offset
 
 
+# text ending in a UTC offset or a time zone name after a time of day: "…14:22:00+01:00",
+# "…14:22Z", "… 14:22:00 +0100", "… 14:22 CET", "… 14:22 Europe/Paris"
+_ZONED_TEXT = r"\d:\d\d(:\d\d(\.\d+)?)?\s*([zZ]|[+-]\d\d(:?\d\d)?|[A-Za-z][A-Za-z_/+-]*)$"
+
+
+def _zoned_to_utc(text: str) -> str:
+    """Text with an offset or a zone as a UTC TIMESTAMP (NULL when it does not parse)."""
+    # DuckDB reads "+01:00" and "+0100" but not " +0100" after a space
+    spaced = f"regexp_replace({text}, '\\s+([+-]\\d\\d:?\\d\\d)$', '\\1')"
+    return f"timezone('UTC', try_cast({spaced} as timestamptz))"
+
+
+def _timestamp_expr(text: str, formats: tuple[str, ...]) -> str:
+    """Text as a UTC TIMESTAMP. A value with an offset or a zone (ISO 8601 ``+01:00``, ``Z``,
+    a format's ``%z`` / ``%Z``) is converted to UTC; a value without is taken as UTC. The
+    result never depends on the session's TimeZone (a view over it is read by other
+    connections). Casting "14:22+01:00" straight to TIMESTAMP drops the offset (14:22)."""
+    if not formats:
+        return (
+            f"case when regexp_matches({text}, {lit(_ZONED_TEXT)}) then {_zoned_to_utc(text)} "
+            f"else try_cast({text} as timestamp) end"
+        )
+    zoned = [f for f in formats if "%z" in f or "%Z" in f]
+    naive = [f for f in formats if f not in zoned]
+    parts = []
+    if zoned:
+        fmts = ", ".join(lit(f) for f in zoned)
+        parts.append(f"timezone('UTC', try_strptime({text}, [{fmts}]))")
+    if naive:
+        fmts = ", ".join(lit(f) for f in naive)
+        parts.append(f"try_strptime({text}, [{fmts}])")
+    return parts[0] if len(parts) == 1 else f"coalesce({', '.join(parts)})"
+
+
+def _exact_number(number: str, ctype: str) -> str:
+    """``number`` (text) as ``ctype``, NULL unless the value is kept exactly: a cast to an
+    INTEGER or a DECIMAL(p, s) rounds ("2.5" -> 3, "10.125" -> 10.13), which would load a
+    different quantity or price without a word."""
+    exact = f"try_cast({number} as decimal(38, 10))"
+    cast = f"try_cast({number} as {ctype})"
+    return f"case when {cast} = {exact} then {cast} end"
+
+
 def _parse_expr(column: str, ctype: str, src_type: str, mapping: Mapping) -> str:
-    """Expression turning the user's column into the canonical type; NULL where it fails."""
+    """Expression turning the user's column into the canonical type; NULL where it fails
+    (the file check reports those rows)."""
     col = q(column)
+    base = ctype.split("(")[0]
     if src_type == ctype:
         return col
     if src_type != "VARCHAR":
+        if src_type == "TIMESTAMP WITH TIME ZONE" and base == "TIMESTAMP":
+            return f"timezone('UTC', {col})"  # the instant in UTC, whatever the session zone
+        if src_type == "FLOAT" and base == "DOUBLE":
+            # through its shortest text: 0.00085 stays 0.00085, not 0.00085000001127
+            return f"try_cast(cast({col} as varchar) as double)"
+        if base in ("INTEGER", "BIGINT", "DECIMAL") and (
+            src_type in ("FLOAT", "DOUBLE") or src_type.startswith("DECIMAL")
+        ):
+            # kept only when exact at the canonical scale (a float's binary fraction is
+            # compared after rounding to that scale): 2.5 units or 10.125 EUR are refused
+            scale = int(ctype.split(",")[1].rstrip(")")) if base == "DECIMAL" else 0
+            cast = f"try_cast({col} as {ctype})"
+            return f"case when round({col}, {scale}) = {col} then {cast} end"
         return f"try_cast({col} as {ctype})"
     text = f"nullif(trim({col}), '')"
-    base = ctype.split("(")[0]
     if base == "TIMESTAMP":
-        if mapping.timestamp_formats:
-            fmts = ", ".join(lit(f) for f in mapping.timestamp_formats)
-            return f"try_strptime({text}, [{fmts}])"
-        return f"try_cast({text} as timestamp)"
+        return _timestamp_expr(text, mapping.timestamp_formats)
     if base == "DATE":
         if mapping.date_formats:
             fmts = ", ".join(lit(f) for f in mapping.date_formats)
@@ -269,6 +354,8 @@ def _parse_expr(column: str, ctype: str, src_type: str, mapping: Mapping) -> str
             number = f"replace({number}, {lit(mapping.thousands_separator)}, '')"
         if mapping.decimal_separator == ",":
             number = f"replace({number}, ',', '.')"
+        if base in ("INTEGER", "BIGINT", "DECIMAL"):
+            return _exact_number(number, ctype)
         return f"try_cast({number} as {ctype})"
     if base == "BOOLEAN":
         trues = ", ".join(lit(v) for v in mapping.true_values)
@@ -313,9 +400,12 @@ def _file_select(
     fmt = mapping.file_format(path)
     header = None
     if fmt == "csv":
-        header = _read_csv_header(path, mapping)
+        header = _read_csv_header(path, mapping, rel)
         if not mapping.csv.header:
             header = [f"column{i}" for i in range(len(header))]
+        # a blank name (a trailing delimiter, Excel's empty columns) can't be mapped: the
+        # column is read under a placeholder name and left out
+        header = [name or f"{_UNNAMED}{position}" for position, name in enumerate(header, 1)]
         seen: dict[str, int] = {}
         for position, name in enumerate(header, start=1):
             if name in seen:
@@ -365,7 +455,7 @@ def _file_select(
     # one aggregate query per file: row count, repeated header lines, first bad value per column
     aggregates = ["count(*)"]
     if header and mapping.csv.header:
-        same = " and ".join(f"{q(h)} = {lit(h)}" for h in header)
+        same = " and ".join(f"{q(h)} = {lit(h)}" for h in header if not h.startswith(_UNNAMED))
         aggregates.append(f"min(__line) filter (where {same})")
     else:
         aggregates.append("null")
@@ -475,6 +565,7 @@ def stage_source(
     loaded_at = loaded_at or datetime.now(UTC).replace(tzinfo=None)
     ensure_schemas(con)
     done = loaded_fingerprints(con, source.name)
+    unchanged = loaded_file_stats(con, source.name)
     result = StageResult(source.name)
     pending: list[tuple[StagedFile, tuple[Path, str, _FileShape]]] = []
     files = discover_files(mapping, landing_dir)
@@ -492,10 +583,14 @@ def stage_source(
         for path in files:
             rel = str(path.relative_to(landing_dir))
             stat = path.stat()
-            staged = StagedFile(rel, stat.st_size, stat.st_mtime_ns, 0)
-            if staged.fingerprint in done:
+            if (rel, stat.st_size, stat.st_mtime_ns) in unchanged:
                 result.skipped_files += 1
                 continue
+            staged = StagedFile(rel, stat.st_size, stat.st_mtime_ns, 0, content_hash(path))
+            if staged.fingerprint in done:  # loaded before, under another name or date
+                result.skipped_files += 1
+                continue
+            done.add(staged.fingerprint)  # the same bytes twice in this delivery: once
             shape, rows = _file_select(con, path, rel, mapping)
             staged.rows = rows
             pending.append((staged, (path, rel, shape)))

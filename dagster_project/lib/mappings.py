@@ -8,6 +8,7 @@ the canonical names" (what the demo generator writes). The format is documented 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,7 +54,7 @@ class Mapping:
     true_values: tuple[str, ...]
     false_values: tuple[str, ...]
     # canonical column -> {user value: canonical value}
-    value_maps: dict[str, dict[str, str]] = field(default_factory=dict)
+    value_maps: dict[str, dict[str, str | None]] = field(default_factory=dict)
     path: Path | None = None
 
     def source_column(self, canonical: str) -> str | None:
@@ -115,8 +116,10 @@ def parse_mapping(raw: dict, path: Path | None = None) -> Mapping:
         raise MappingError(f"{where}: unknown keys {sorted(unknown_keys)}")
     columns = {str(k): str(v) for k, v in (raw.get("columns") or {}).items()}
     defaults = dict(raw.get("defaults") or {})
+    # a value mapped to null (YAML `~` / `null`) becomes SQL NULL, not the text "None"
     values = {
-        str(k): {str(a): str(b) for a, b in v.items()} for k, v in (raw.get("values") or {}).items()
+        str(k): {str(a): None if b is None else str(b) for a, b in v.items()}
+        for k, v in (raw.get("values") or {}).items()
     }
     for section, keys in (("columns", columns), ("defaults", defaults), ("values", values)):
         bad = set(keys) - known
@@ -164,6 +167,25 @@ def _as_list(value) -> list[str]:
     return [str(v) for v in value]
 
 
+class _Yaml12Loader(yaml.SafeLoader):
+    """PyYAML's safe loader with YAML 1.2 booleans: only true/false are booleans.
+
+    PyYAML follows YAML 1.1, where yes/no/on/off (any case) are booleans too: a mapping's
+    `true_values: [Oui, Yes]` came out as ("oui", "true"), and `values: {actif: On}` as
+    "True". Exports are full of such words; they stay the strings the user wrote."""
+
+
+_Yaml12Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Yaml12Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool",
+    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+    list("tTfF"),
+)
+
+
 def load_mapping(source: str, mappings_dir: Path) -> Mapping:
     """The mapping of ``source`` from ``mappings_dir``, or the identity mapping."""
     path = mappings_dir / f"{source}.yml"
@@ -173,7 +195,7 @@ def load_mapping(source: str, mappings_dir: Path) -> Mapping:
         return parse_mapping({"source": source})
     with path.open(encoding="utf-8") as handle:
         try:
-            raw = yaml.safe_load(handle) or {}
+            raw = yaml.load(handle, Loader=_Yaml12Loader) or {}  # noqa: S506 (a SafeLoader)
         except yaml.YAMLError as exc:
             raise MappingError(f"{path}: not valid YAML: {exc}") from exc
     if raw.get("source", source) != source:

@@ -381,3 +381,201 @@ def test_two_deliveries_of_one_key_in_one_batch_keep_the_latest_file(con, landin
     _, published = stage_and_publish(con, landing)
     assert published.total_rows == 1
     assert raw_rows(con)[0][5] == "refunded"
+
+
+# --- exports of other tools: offsets, exact numbers, BOM, blank columns, gzip, archives -----
+
+EVENTS_HEADER = "event_id,campaign_id,contact_id,event_type,occurred_at\n"
+
+
+def occurred(con):
+    return dict(con.execute("select event_id, occurred_at from raw.email_events").fetchall())
+
+
+def test_timestamps_with_an_offset_or_a_zone_are_converted_to_utc(con, landing):
+    """ISO 8601 offsets (Brevo, HubSpot), Shopify's " +0100" and zone names are converted to
+    UTC; a value without one is UTC. Casting straight to TIMESTAMP kept the local time."""
+    con.execute("set TimeZone = 'America/New_York'")  # the session's zone must not matter
+    rows = {
+        "E1": "2024-03-05T14:22:00+01:00",
+        "E2": "2024-03-05T14:22:00Z",
+        "E3": "2024-03-05 14:22:00 +0100",
+        "E4": "2024-03-05 14:22:00-05:00",
+        "E5": "2024-03-05 14:22 CET",
+        "E6": "2024-03-05 14:22:00",
+        "E7": "2024-03-05T14:22:00.5+01:00",
+    }
+    body = "".join(f"{k},K1,C1,open,{v}\n" for k, v in rows.items())
+    write(landing / "email_events/e.csv", EVENTS_HEADER + body)
+    stage_and_publish(con, landing, "email_events")
+    utc = {k: str(v) for k, v in occurred(con).items()}
+    assert utc == {
+        "E1": "2024-03-05 13:22:00",
+        "E2": "2024-03-05 14:22:00",
+        "E3": "2024-03-05 13:22:00",
+        "E4": "2024-03-05 19:22:00",
+        "E5": "2024-03-05 13:22:00",
+        "E6": "2024-03-05 14:22:00",
+        "E7": "2024-03-05 13:22:00.500000",
+    }
+    types = dict(con.execute("describe staged.email_events").fetchall()[i][:2] for i in range(5))
+    assert types["occurred_at"] == "TIMESTAMP"
+
+
+def test_timestamp_formats_with_a_zone_give_utc_and_mix_with_formats_without(con, landing):
+    mapping = parse_mapping(
+        {
+            "source": "email_events",
+            "timestamp_format": ["%Y-%m-%dT%H:%M:%S%z", "%d/%m/%Y %H:%M"],
+        }
+    )
+    body = "E1,K1,C1,open,2024-03-05T14:22:00+0100\nE2,K1,C1,open,05/03/2024 14:22\n"
+    write(landing / "email_events/e.csv", EVENTS_HEADER + body)
+    stage_and_publish(con, landing, "email_events", mapping=mapping)
+    assert {k: str(v) for k, v in occurred(con).items()} == {
+        "E1": "2024-03-05 13:22:00",
+        "E2": "2024-03-05 14:22:00",
+    }
+
+
+def test_parquet_timestamps_with_time_zone_are_stored_in_utc(con, landing):
+    con.execute("set TimeZone = 'Europe/Paris'")
+    (landing / "email_events").mkdir(parents=True)
+    duckdb.sql(
+        "copy (select 'E1' as event_id, 'K1' as campaign_id, 'C1' as contact_id, "
+        "'open' as event_type, timestamptz '2024-03-05 14:22:00+01:00' as occurred_at) "
+        f"to '{landing}/email_events/e.parquet'"
+    )
+    stage_and_publish(con, landing, "email_events")
+    assert str(occurred(con)["E1"]) == "2024-03-05 13:22:00"
+
+
+LINES_HEADER = "order_id,line_number,product_id,product_category,quantity,unit_price\n"
+
+
+@pytest.mark.parametrize(
+    ("row", "column", "value"),
+    [
+        ("O1,1,P1,shoes,2.5,10.00", "quantity", "'2.5'"),  # was loaded as 3
+        ("O1,1,P1,shoes,2,10.125", "unit_price", "'10.125'"),  # was loaded as 10.13
+        ("O1,1,P1,shoes,2,9.999", "unit_price", "'9.999'"),  # was loaded as 10.00
+    ],
+)
+def test_numbers_that_would_be_rounded_are_refused(con, landing, row, column, value):
+    write(landing / "order_lines/l.csv", LINES_HEADER + "O0,1,P0,hats,1,5.00\n" + row + "\n")
+    with pytest.raises(ingest.LandingFileError, match="not a valid") as info:
+        ingest.stage_source(con, identity("order_lines"), landing)
+    assert (info.value.column, info.value.line) == (column, 3)
+    assert value in str(info.value)
+
+
+def test_exact_numbers_in_other_spellings_still_load(con, landing):
+    write(landing / "order_lines/l.csv", LINES_HEADER + "O1,1,P1,shoes,2.0,10.10000\n")
+    stage_and_publish(con, landing, "order_lines")
+    assert con.execute("select quantity, unit_price from raw.order_lines").fetchone() == (
+        2,
+        __import__("decimal").Decimal("10.10"),
+    )
+
+
+def test_parquet_floats_are_refused_when_not_exact_at_the_canonical_scale(con, landing):
+    (landing / "order_lines").mkdir(parents=True)
+    duckdb.sql(
+        "copy (select 'O1' as order_id, 1 as line_number, 'P1' as product_id, "
+        "'shoes' as product_category, 2.0::double as quantity, 10.125::double as unit_price) "
+        f"to '{landing}/order_lines/l.parquet'"
+    )
+    with pytest.raises(ingest.LandingFileError, match="not a valid DECIMAL") as info:
+        ingest.stage_source(con, identity("order_lines"), landing)
+    assert info.value.column == "unit_price"
+
+
+def test_utf8_bom_before_a_quoted_header(con, landing):
+    """Excel and HubSpot write a BOM; the first header name is quoted."""
+    header = '"order_id","contact_id","ordered_at","amount","currency","status"\r\n'
+    path = landing / "orders/o.csv"
+    path.parent.mkdir(parents=True)
+    row = '"O1","C1","2026-01-02 10:00:00","12.50","EUR","completed"\r\n'
+    path.write_bytes(b"\xef\xbb\xbf" + (header + row).encode())
+    _, published = stage_and_publish(con, landing)
+    assert published.inserted == 1 and raw_rows(con)[0][0] == "O1"
+
+
+def test_blank_header_columns_are_left_out(con, landing):
+    """Excel's empty trailing columns, or one trailing delimiter on every line."""
+    write(
+        landing / "orders/a.csv",
+        ORDERS_HEADER.strip() + ",,\n" + "O1,C1,2026-01-02 10:00:00,1,EUR,completed,,\n",
+    )
+    write(
+        landing / "orders/b.csv",
+        ORDERS_HEADER.strip() + ",\n" + "O2,C1,2026-01-02 10:00:00,2,EUR,completed,\n",
+    )
+    _, published = stage_and_publish(con, landing)
+    assert published.inserted == 2
+
+
+def test_gzipped_csv(con, landing):
+    import gzip
+
+    path = landing / "orders/o.csv.gz"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(
+        gzip.compress((ORDERS_HEADER + "O1,C1,2026-01-02 10:00:00,1,EUR,completed\n").encode())
+    )
+    _, published = stage_and_publish(con, landing)
+    assert published.inserted == 1
+
+
+def test_a_loaded_file_moved_to_an_archive_or_touched_is_not_loaded_again(con, landing):
+    """Loading day 1 again after day 2 put day 1's values back (email consent withdrawn on day
+    2 became true again): a delivery is its content, wherever and whenever it lies."""
+    import os
+    import shutil
+
+    header = "contact_id,email,business_type,created_at,email_consent,sms_consent,push_consent\n"
+    row = "C1,a@example.com,B2C,2024-01-01,{},no,no\n"
+    day1 = write(landing / "contacts/day1.csv", header + row.format("yes"))
+    stage_and_publish(con, landing, "contacts")
+    write(landing / "contacts/day2.csv", header + row.format("no"))
+    stage_and_publish(con, landing, "contacts")
+    (landing / "contacts/archive").mkdir()
+    shutil.copy(day1, landing / "contacts/archive/day1_copy.csv")  # a copy: new mtime
+    shutil.move(day1, landing / "contacts/archive/day1.csv")
+    os.utime(landing / "contacts/day2.csv")  # touched
+    staged, published = stage_and_publish(con, landing, "contacts")
+    assert staged.files == [] and staged.skipped_files == 3 and published.inserted == 0
+    assert con.execute("select email_consent from raw.contacts").fetchone() == (False,)
+
+
+def test_the_same_new_file_twice_in_one_delivery_is_loaded_once(con, landing):
+    row = "O1,C1,2026-01-02 10:00:00,1,EUR,completed\n"
+    write(landing / "orders/a.csv", ORDERS_HEADER + row)
+    write(landing / "orders/copy/a.csv", ORDERS_HEADER + row)
+    staged, _ = stage_and_publish(con, landing)
+    assert [f.path for f in staged.files] == ["orders/a.csv"] and staged.skipped_files == 1
+
+
+def test_mapping_yaml_words_stay_words_and_null_maps_to_null(con, landing, tmp_path):
+    """PyYAML's YAML 1.1 read Yes/No/On/Off as booleans (true_values [Oui, Yes] became
+    ('oui', 'true')) and null as the text 'None'."""
+    write(
+        tmp_path / "m/contacts.yml",
+        "source: contacts\n"
+        "true_values: [Oui, Yes]\n"
+        "false_values: [Non, No]\n"
+        "values:\n  preferred_channel: {Aucun: null, Courriel: email}\n",
+    )
+    mapping = load_mapping("contacts", tmp_path / "m")
+    assert mapping.true_values == ("oui", "yes") and mapping.false_values == ("non", "no")
+    write(
+        landing / "contacts/c.csv",
+        "contact_id,email,business_type,created_at,email_consent,sms_consent,push_consent,"
+        "preferred_channel\n"
+        "C1,a@example.com,B2C,2024-01-01,Yes,No,No,Aucun\n"
+        "C2,b@example.com,B2C,2024-01-01,Non,No,No,Courriel\n",
+    )
+    stage_and_publish(con, landing, "contacts", mapping=mapping)
+    assert con.execute(
+        "select contact_id, email_consent, preferred_channel from raw.contacts order by 1"
+    ).fetchall() == [("C1", True, None), ("C2", False, "email")]
