@@ -96,15 +96,8 @@ def run(args: argparse.Namespace) -> int:
     _out()
     if not result.success:
         _out(f"run {result.run_id} FAILED after {elapsed:.1f} s:")
-        for event in result.all_events:
-            if event.is_step_failure:
-                data = event.step_failure_data
-                message = data.error.message.strip() if data and data.error else ""
-                _out(f"  step {event.step_key}: {message}")
-            elif event.event_type_value == "ASSET_CHECK_EVALUATION":
-                evaluation = event.event_specific_data
-                if not evaluation.passed:
-                    _out(f"  gate failed: {evaluation.asset_check_key.to_user_string()}")
+        for line in failure_lines(result):
+            _out(line)
         _out("The warehouse and the published marts were left as they were.")
         return 1
     _out(f"run {result.run_id} succeeded in {elapsed:.1f} s")
@@ -119,6 +112,27 @@ def run(args: argparse.Namespace) -> int:
     for line in report_lines(result):
         _out(line)
     return 0
+
+
+def failure_lines(result) -> list[str]:
+    """What stopped a run: each failed step with its error, each failed gate with the
+    expectations that failed (the check's description, e.g. "landing_orders: 1 of 12
+    expectations failed on staged.orders: expect_column_values_to_not_be_null(amount)")."""
+    lines = []
+    for event in result.all_events:
+        if event.is_step_failure:
+            data = event.step_failure_data
+            message = data.error.message.strip() if data and data.error else ""
+            if data and data.user_failure_data and data.user_failure_data.description:
+                message = data.user_failure_data.description.strip()
+            lines.append(f"  step {event.step_key}: {message}")
+        elif event.event_type_value == "ASSET_CHECK_EVALUATION":
+            evaluation = event.event_specific_data
+            if not evaluation.passed:
+                lines.append(f"  gate failed: {evaluation.asset_check_key.to_user_string()}")
+                if evaluation.description:
+                    lines.append(f"    {evaluation.description}")
+    return lines
 
 
 def _has_dagster_home() -> bool:

@@ -25,7 +25,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from dagster_project import settings
+from dagster_project import cli, settings
 from dagster_project.definitions import defs
 from dagster_project.defs.quality.checks import INFRASTRUCTURE_PREFIX, LANDING_CHECK, MART_CHECK
 from dagster_project.lib import serving
@@ -231,6 +231,10 @@ def test_a_bad_file_is_stopped_at_its_gate_and_the_fixed_file_goes_through(world
         markdown = evaluation.metadata["result"].value
         assert "❌" in markdown and defect.failed.split("(")[0].removeprefix("expect_") in markdown
         assert defect.failed in evaluation.description
+        if whole_job:  # what `make run` prints: the gate and the expectation that failed
+            lines = cli.failure_lines(result)
+            assert any(f"staged/{defect.source}:{LANDING_CHECK}" in line for line in lines)
+            assert any(defect.failed in line for line in lines), lines
         # every other source's gate passed: only this file is to blame
         for source in {"contacts", "orders", "email_events"} - {defect.source}:
             assert _evaluation(result, ["staged", source], LANDING_CHECK).passed
