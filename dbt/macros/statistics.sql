@@ -27,17 +27,21 @@
     (var confidence_z): bound = 'lower' or 'upper'. Null when trials = 0.
         centre = (p + z^2 / 2n) / (1 + z^2 / n)
         half   = z / (1 + z^2 / n) * sqrt(p (1 - p) / n + z^2 / 4n^2)
+    Clamped to [0, 1]: exact arithmetic gives lower = 0 at 0 successes and upper = 1 at
+    n / n, but in floating point centre - half comes out ~ -3e-17 (0 / 5) and centre + half
+    ~ 1 + 2e-16 (11 / 11, 13 / 13, ...), outside the [0, 1] a rate's gate allows. greatest()
+    and least() skip nulls (DuckDB and Spark), hence the explicit null when trials = 0.
 #}
 {% macro wilson_bound(successes, trials, bound) -%}
     {%- set z = var('confidence_z') -%}
     {%- set n = "cast(nullif(" ~ trials ~ ", 0) as double)" -%}
     {%- set p = "(" ~ successes ~ " / " ~ n ~ ")" -%}
-    (
+    case when {{ n }} is not null then least(1.0, greatest(0.0, (
         ({{ p }} + {{ z }} * {{ z }} / (2 * {{ n }}))
         {{ '-' if bound == 'lower' else '+' }} {{ z }} * sqrt(
             {{ p }} * (1 - {{ p }}) / {{ n }} + {{ z }} * {{ z }} / (4 * {{ n }} * {{ n }})
         )
-    ) / (1 + {{ z }} * {{ z }} / {{ n }})
+    ) / (1 + {{ z }} * {{ z }} / {{ n }}))) end
 {%- endmacro %}
 
 {# numerator / denominator, null when the denominator is 0 or null. #}

@@ -342,10 +342,47 @@ def test_each_bad_order_is_named_with_samples(tmp_path):
         "2025-07-01T00:00:00"
     ]
     markdown = _value(result, "result")
-    assert "rule=Orders not before the contact was created" in markdown
+    assert "rule=Orders not dated on a day before the contact was created" in markdown
     assert "order_id=o5 contact_id=c3 ordered_at=2025-05-20T00:00:00" in markdown
     assert "unexpected_rows_query" not in markdown  # rules shown by description, not SQL
     assert "expect_column_values_to_be_between(amount)" in result.description
+
+
+@pytest.mark.parametrize(
+    ("source", "row", "id_column", "at_column"),
+    [
+        ("orders", _order, "order_id", "ordered_at"),
+        ("email_events", _event, "event_id", "occurred_at"),
+    ],
+    ids=["orders", "email_events"],
+)
+def test_not_before_contact_created_compares_days_not_times(
+    tmp_path, source, row, id_column, at_column
+):
+    """c4 is created at 14:00 on 2025-05-30. An export that carries only the date loads its
+    rows of that day as 00:00, before 14:00: not flagged (same day). A row of the day before,
+    even at 23:59, still is."""
+    raw = {
+        "contacts": [
+            *(_contact(*c) for c in CONTACTS),
+            _contact("c4", "late@example.com", "2025-05-30 14:00"),
+        ]
+    }
+    label = "expect_no_unexpected_rows(not_before_contact_created)"
+    same_day = row("same_day", "c4", "2025-05-30 00:00")
+
+    db = _warehouse(tmp_path / "same_day.duckdb", {source: [same_day]}, raw=raw)
+    result = checks.landing_gate(source, CFG, RUN, database=db)
+    assert result.passed, _value(result, "result")
+
+    day_before = row("day_before", "c4", "2025-05-29 23:59")
+    db = _warehouse(tmp_path / "day_before.duckdb", {source: [same_day, day_before]}, raw=raw)
+    result = checks.landing_gate(source, CFG, RUN, database=db)
+    assert _failed(result) == [label]
+    assert _outcome(result, label)["unexpected_count"] == 1
+    markdown = _value(result, "result")
+    assert f"{id_column}=day_before contact_id=c4 {at_column}=2025-05-29T23:59:00" in markdown
+    assert f"{id_column}=same_day" not in markdown
 
 
 def test_orphans_are_tolerated_up_to_one_in_a_thousand(tmp_path):
