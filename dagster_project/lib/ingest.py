@@ -60,8 +60,8 @@ class StagedFile:
     path: str  # relative to the landing folder
     size: int
     mtime_ns: int
-    rows: int
-    content_hash: str = ""  # sha256 of the bytes
+    content_hash: str  # sha256 of the bytes
+    rows: int = 0
 
     @property
     def fingerprint(self) -> str:
@@ -170,18 +170,16 @@ def ensure_schemas(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def loaded_fingerprints(con: duckdb.DuckDBPyConnection, source: str) -> set[str]:
-    rows = con.execute(f"select fingerprint from {LOAD_LOG} where source = ?", [source]).fetchall()
-    return {r[0] for r in rows}
-
-
-def loaded_file_stats(con: duckdb.DuckDBPyConnection, source: str) -> set[tuple[str, int, int]]:
-    """(path, size, mtime) of the files loaded: a file still there unchanged is skipped
-    without reading it (older load logs also fingerprinted files by these)."""
+def loaded_files(
+    con: duckdb.DuckDBPyConnection, source: str
+) -> tuple[set[str], set[tuple[str, int, int]]]:
+    """The fingerprints of the files loaded, and their (path, size, mtime): a file still
+    there unchanged is skipped without reading it (older load logs fingerprinted by these)."""
     rows = con.execute(
-        f"select file_path, file_size, file_mtime_ns from {LOAD_LOG} where source = ?", [source]
+        f"select fingerprint, file_path, file_size, file_mtime_ns from {LOAD_LOG} where source = ?",
+        [source],
     ).fetchall()
-    return {(path, size, mtime) for path, size, mtime in rows}
+    return {row[0] for row in rows}, {row[1:] for row in rows}
 
 
 def discover_files(mapping: Mapping, landing_dir: Path) -> list[Path]:
@@ -232,7 +230,7 @@ def _read_csv_header(path: Path, mapping: Mapping, rel: str | None = None) -> li
     if not first.strip():
         raise LandingFileError(rel or path, "the file is empty (no header line)")
     row = next(csv.reader([first], delimiter=opts.delimiter, quotechar=opts.quote))
-    return [c.strip().lstrip("\ufeff") for c in row]
+    return [c.strip() for c in row]
 
 
 def _relation_sql(
@@ -309,13 +307,13 @@ def _timestamp_expr(text: str, formats: tuple[str, ...]) -> str:
     return parts[0] if len(parts) == 1 else f"coalesce({', '.join(parts)})"
 
 
-def _exact_number(number: str, ctype: str) -> str:
-    """``number`` (text) as ``ctype``, NULL unless the value is kept exactly: a cast to an
-    INTEGER or a DECIMAL(p, s) rounds ("2.5" -> 3, "10.125" -> 10.13), which would load a
-    different quantity or price without a word."""
-    exact = f"try_cast({number} as decimal(38, 10))"
-    cast = f"try_cast({number} as {ctype})"
-    return f"case when {cast} = {exact} then {cast} end"
+def _exact_number(value: str, ctype: str) -> str:
+    """A number as INTEGER / BIGINT / DECIMAL(p, s), NULL unless it is kept exactly: the cast
+    rounds ("2.5" -> 3, "10.125" -> 10.13), which would load another quantity or price
+    without a word. ``value`` is numeric (a float's binary fraction is compared after
+    rounding to the canonical scale)."""
+    scale = int(ctype.split(",")[1].rstrip(")")) if ctype.startswith("DECIMAL") else 0
+    return f"case when round({value}, {scale}) = {value} then try_cast({value} as {ctype}) end"
 
 
 def _parse_expr(column: str, ctype: str, src_type: str, mapping: Mapping) -> str:
@@ -334,11 +332,7 @@ def _parse_expr(column: str, ctype: str, src_type: str, mapping: Mapping) -> str
         if base in ("INTEGER", "BIGINT", "DECIMAL") and (
             src_type in ("FLOAT", "DOUBLE") or src_type.startswith("DECIMAL")
         ):
-            # kept only when exact at the canonical scale (a float's binary fraction is
-            # compared after rounding to that scale): 2.5 units or 10.125 EUR are refused
-            scale = int(ctype.split(",")[1].rstrip(")")) if base == "DECIMAL" else 0
-            cast = f"try_cast({col} as {ctype})"
-            return f"case when round({col}, {scale}) = {col} then {cast} end"
+            return _exact_number(col, ctype)
         return f"try_cast({col} as {ctype})"
     text = f"nullif(trim({col}), '')"
     if base == "TIMESTAMP":
@@ -355,7 +349,7 @@ def _parse_expr(column: str, ctype: str, src_type: str, mapping: Mapping) -> str
         if mapping.decimal_separator == ",":
             number = f"replace({number}, ',', '.')"
         if base in ("INTEGER", "BIGINT", "DECIMAL"):
-            return _exact_number(number, ctype)
+            return _exact_number(f"try_cast({number} as decimal(38, 10))", ctype)
         return f"try_cast({number} as {ctype})"
     if base == "BOOLEAN":
         trues = ", ".join(lit(v) for v in mapping.true_values)
@@ -564,8 +558,7 @@ def stage_source(
     source = mapping.source
     loaded_at = loaded_at or datetime.now(UTC).replace(tzinfo=None)
     ensure_schemas(con)
-    done = loaded_fingerprints(con, source.name)
-    unchanged = loaded_file_stats(con, source.name)
+    done, unchanged = loaded_files(con, source.name)
     result = StageResult(source.name)
     pending: list[tuple[StagedFile, tuple[Path, str, _FileShape]]] = []
     files = discover_files(mapping, landing_dir)
@@ -586,7 +579,7 @@ def stage_source(
             if (rel, stat.st_size, stat.st_mtime_ns) in unchanged:
                 result.skipped_files += 1
                 continue
-            staged = StagedFile(rel, stat.st_size, stat.st_mtime_ns, 0, content_hash(path))
+            staged = StagedFile(rel, stat.st_size, stat.st_mtime_ns, content_hash(path))
             if staged.fingerprint in done:  # loaded before, under another name or date
                 result.skipped_files += 1
                 continue
