@@ -4,9 +4,10 @@ Write–audit–publish:
 
 1. ``stage_source`` reads every landing file of a source that was not loaded before, through
    its YAML mapping, with DuckDB's own readers. Each file is checked in one aggregate query
-   (missing columns, repeated header, unparseable dates, numbers and booleans) and the first
-   problem is reported with the file, the column and the line. Nothing is written unless every
-   file is good: the staged table is rebuilt inside one transaction.
+   (missing columns, repeated header, unparseable dates, numbers and booleans; a Parquet
+   file's data pages) and the first problem is reported with the file, the column and the
+   line an editor shows, never the line's content (DuckDB's messages quote it). Nothing is
+   written unless every file is good: the staged table is rebuilt inside one transaction.
 2. The quality gates validate ``staged.<source>`` (Dagster blocking asset checks).
 3. ``publish`` merges every staged table into ``raw`` in ONE transaction, records the files in
    ``raw._load_log`` and empties the staged tables. Re-running on the same files adds nothing:
@@ -16,10 +17,12 @@ Write–audit–publish:
 
 from __future__ import annotations
 
+import codecs
 import csv
 import fnmatch
 import gzip
 import hashlib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -209,28 +212,202 @@ def _read_csv_header(path: Path, mapping: Mapping, rel: str | None = None) -> li
     parsed (a BOM before a quoted name left the quotes in it); ``.gz`` files are read through
     gzip, as DuckDB's reader does."""
     opts = mapping.csv
-    encoding = opts.encoding
-    if encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
-        encoding = "utf-8-sig"
     try:
-        opener = gzip.open if path.name.lower().endswith(".gz") else open
-        with opener(path, "rt", encoding=encoding, newline="") as handle:
+        with _open(path, "rt", encoding=_python_encoding(opts.encoding), newline="") as handle:
             for _ in range(opts.skip_rows):
                 handle.readline()
             first = handle.readline()
-    except (gzip.BadGzipFile, EOFError) as exc:
-        raise LandingFileError(rel or path, f"not a readable gzip file: {exc}") from exc
+    except (gzip.BadGzipFile, EOFError):
+        # BadGzipFile's message quotes the file's first bytes
+        raise LandingFileError(rel or path, "not a readable gzip file") from None
     except UnicodeDecodeError as exc:
-        raise LandingFileError(
+        # the reader decodes a whole buffer: the bad byte may be lines further down
+        raise _encoding_error(path, mapping, rel or str(path)) or LandingFileError(
             rel or path,
-            f"not valid {opts.encoding} text ({exc.reason} at byte {exc.start}); "
-            "set csv.encoding in the mapping",
-            line=opts.skip_rows + 1,
-        ) from exc
+            f"not valid {opts.encoding} text ({exc.reason}); set csv.encoding in the mapping",
+        ) from None
     if not first.strip():
         raise LandingFileError(rel or path, "the file is empty (no header line)")
     row = next(csv.reader([first], delimiter=opts.delimiter, quotechar=opts.quote))
     return [c.strip() for c in row]
+
+
+def _open(path: Path, mode: str, **kwargs):
+    """Open a landing file, through gzip for ``.gz`` (as DuckDB's reader does)."""
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    return opener(path, mode, **kwargs)
+
+
+def _python_encoding(encoding: str) -> str:
+    """Python's codec for a mapping's encoding (a UTF-8 byte-order mark is not text)."""
+    return "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+
+
+def _undecodable_at(path: Path, encoding: str) -> tuple[int, int, int, str] | None:
+    """(line, character of that line, byte of the file, reason) of the first bytes that are
+    not ``encoding`` text, or None. Streams the whole file: for error messages only."""
+    decoder = codecs.getincrementaldecoder(_python_encoding(encoding))()
+    line, char, offset = 1, 1, 0
+
+    def advance(text: str) -> None:
+        nonlocal line, char
+        breaks = text.count("\n")
+        line += breaks
+        char = len(text) - text.rfind("\n") if breaks else char + len(text)
+
+    with _open(path, "rb") as handle:
+        while block := handle.read(1 << 16):
+            state = decoder.getstate()
+            try:
+                advance(decoder.decode(block))
+            except UnicodeDecodeError:
+                decoder.setstate(state)
+                for i in range(len(block)):  # byte by byte, to find where
+                    pending = len(decoder.getstate()[0])
+                    try:
+                        advance(decoder.decode(block[i : i + 1]))
+                    except UnicodeDecodeError as exc:
+                        return line, char, offset + i - pending + exc.start, exc.reason
+            offset += len(block)
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError as exc:
+            return line, char, offset - len(exc.object) + exc.start, exc.reason
+    return None
+
+
+def _encoding_error(path: Path, mapping: Mapping, rel: str) -> LandingFileError | None:
+    try:
+        found = _undecodable_at(path, mapping.csv.encoding)
+    except (OSError, EOFError, LookupError):
+        return None
+    if found is None:
+        return None
+    line, char, byte, reason = found
+    return LandingFileError(
+        rel,
+        f"not valid {mapping.csv.encoding} text ({reason} at character {char} of the line, "
+        f"byte offset {byte} in the file); set csv.encoding in the mapping",
+        line=line,
+    )
+
+
+def _csv_dialect(opts) -> dict:
+    """Python's csv module options for a mapping's CSV dialect."""
+    if not opts.quote:
+        return {"delimiter": opts.delimiter, "quoting": csv.QUOTE_NONE}
+    doubled = opts.escape in ("", opts.quote)
+    return {
+        "delimiter": opts.delimiter,
+        "quotechar": opts.quote,
+        "doublequote": doubled,
+        "escapechar": None if doubled else opts.escape,
+        "strict": False,
+    }
+
+
+def _physical_line(
+    path: Path, mapping: Mapping, *, record: int | None = None, reader_line: int | None = None
+) -> int | None:
+    """The line an editor shows where a CSV record starts, found by reading the file again
+    (for error messages only). ``record`` numbers data records as the checks do (a blank
+    line is no record); ``reader_line`` numbers as DuckDB's CSV errors do (skipped lines,
+    the header and blank lines count, line breaks inside quoted values do not). None when
+    the file cannot be read so."""
+    opts = mapping.csv
+    if reader_line is not None and reader_line <= opts.skip_rows:
+        return reader_line
+    try:
+        with _open(
+            path, "rt", encoding=_python_encoding(opts.encoding), errors="replace", newline=""
+        ) as handle:
+            for _ in range(opts.skip_rows):
+                handle.readline()
+            reader = csv.reader(handle, **_csv_dialect(opts))
+            units, records, end, header = opts.skip_rows, 0, opts.skip_rows, opts.header
+            for row in reader:
+                start, end = end + 1, opts.skip_rows + reader.line_num
+                units += 1
+                if units == reader_line:
+                    return start
+                if not row:  # a blank line
+                    continue
+                if header:
+                    header = False
+                    continue
+                records += 1
+                if records == record:
+                    return start
+    except (OSError, EOFError, csv.Error, TypeError, LookupError):
+        return None
+    return None
+
+
+def _record_line(path: Path, mapping: Mapping, fmt: str, record: int, offset: int) -> int:
+    """The line users see for the ``record``-th data record (a Parquet file's row number)."""
+    if fmt != "csv":
+        return record + offset
+    return _physical_line(path, mapping, record=record) or record + offset
+
+
+_CSV_ERROR_LINE = re.compile(r"CSV Error on Line: (\d+)")
+_CSV_ERRORS = (
+    (
+        re.compile(r"Expected Number of Columns: (\d+) Found: (\d+)"),
+        "{1} field(s) where the header has {0} (an unquoted delimiter in a value, or the "
+        "wrong csv.delimiter / csv.quote in the mapping?)",
+    ),
+    (
+        re.compile(r"unterminated quote", re.IGNORECASE),
+        "a quoted value that starts on this line is never closed (a stray quote character, "
+        "or the wrong csv.quote / csv.escape in the mapping?)",
+    ),
+    (
+        re.compile(r"Maximum line size of (\d+) bytes exceeded"),
+        "the line is longer than {0} bytes (an unclosed quote, or the wrong line ending?)",
+    ),
+)
+
+
+def _error_kind(exc: Exception) -> str:
+    """The first line of a DuckDB error, cut where it starts quoting: DuckDB quotes the
+    file's content in its messages ("Original Line: …", 'value "…" is not valid UTF8'),
+    which must not reach logs."""
+    first = str(exc).strip().split("\n")[0]
+    first = re.split(r"[\"'`]|Original Line", first)[0].rstrip(" :,")
+    return first or type(exc).__name__
+
+
+def _read_error(
+    exc: Exception, path: Path, rel: str, mapping: Mapping, fmt: str
+) -> LandingFileError:
+    """A DuckDB read error as a LandingFileError: the file, the physical line and the kind
+    of error, never the content of the line."""
+    text = str(exc)
+    if fmt != "csv":
+        return LandingFileError(
+            rel,
+            f"cannot be read as {fmt} ({_error_kind(exc)}); the file may be damaged or "
+            "incomplete: export it again",
+        )
+    if "Invalid unicode" in text:
+        found = _encoding_error(path, mapping, rel)
+        if found is not None:
+            return found
+    match = _CSV_ERROR_LINE.search(text)
+    line = None
+    if match:
+        line = _physical_line(path, mapping, reader_line=int(match[1])) or int(match[1])
+    for pattern, message in _CSV_ERRORS:
+        if found := pattern.search(text):
+            return LandingFileError(rel, message.format(*found.groups()), line=line)
+    if "Invalid unicode" in text:
+        return LandingFileError(
+            rel,
+            f"not valid {mapping.csv.encoding} text; set csv.encoding in the mapping",
+            line=line,
+        )
+    return LandingFileError(rel, f"cannot be read as CSV ({_error_kind(exc)})", line=line)
 
 
 def _relation_sql(
@@ -382,6 +559,34 @@ class _FileShape:
     selects: tuple[str, ...]
 
 
+_OTHER_DELIMITERS = (";", ",", "\t", "|")
+
+
+def _check_header_names(header: list[str], mapping: Mapping, rel: str) -> None:
+    """Refuse a header line that names none of the mapping's columns: it is data (a file
+    without a header, banner lines to skip) or one field (the wrong delimiter), and its
+    "names" are never repeated in the message: they may be an email or a name."""
+    expected = {mapping.source_column(c.name) for c in mapping.source.columns} - {None}
+    if {n.lower() for n in header} & {n.lower() for n in expected}:
+        return
+    hint = (
+        "without a header line, set csv.header: false; with lines above it, csv.skip_rows; "
+        "else map your column names under `columns:`"
+    )
+    if len(header) == 1:
+        counts = {d: header[0].count(d) for d in _OTHER_DELIMITERS if d != mapping.csv.delimiter}
+        delimiter, count = max(counts.items(), key=lambda item: item[1])
+        if count:
+            hint = f"the line holds {delimiter!r} {count} time(s): set csv.delimiter"
+    required = [mapping.source_column(n) for n in mapping.source.required_columns]
+    raise LandingFileError(
+        rel,
+        f"this is not a header line: none of its {len(header)} field(s) is a column of the "
+        f"mapping (required: {', '.join(c for c in required if c)}); {hint}",
+        line=mapping.csv.skip_rows + 1,
+    )
+
+
 def _file_select(
     con: duckdb.DuckDBPyConnection, path: Path, rel: str, mapping: Mapping
 ) -> tuple[_FileShape, int]:
@@ -395,7 +600,9 @@ def _file_select(
     header = None
     if fmt == "csv":
         header = _read_csv_header(path, mapping, rel)
-        if not mapping.csv.header:
+        if mapping.csv.header:
+            _check_header_names(header, mapping, rel)
+        else:
             header = [f"column{i}" for i in range(len(header))]
         # a blank name (a trailing delimiter, Excel's empty columns) can't be mapped: the
         # column is read under a placeholder name and left out
@@ -415,12 +622,13 @@ def _file_select(
     try:
         available = _describe(con, relation)
     except duckdb.Error as exc:
-        raise LandingFileError(rel, f"cannot be read as {fmt}: {exc}") from exc
+        raise _read_error(exc, path, rel, mapping, fmt) from None
     available.pop("__line", None)
 
     # which user column feeds each canonical column
     selects: list[str] = []
     checks: list[tuple[str, str, str]] = []  # (canonical, user column, failure condition)
+    used: list[str] = []  # the user columns read
     for column in source.columns:
         user = mapping.source_column(column.name)
         if user is None or user not in available:
@@ -438,6 +646,7 @@ def _file_select(
                 )
             selects.append(f"cast(null as {column.type}) as {q(column.name)}")
             continue
+        used.append(user)
         expr = _parse_expr(user, column.type, available[user], mapping)
         if column.type == "VARCHAR":
             expr = _value_map(expr, mapping.value_maps.get(column.name))
@@ -457,10 +666,14 @@ def _file_select(
         aggregates.append(f"arg_min(cast({q(user)} as varchar), __line) filter (where {condition})")
         aggregates.append(f"min(__line) filter (where {condition})")
         aggregates.append(f"count(*) filter (where {condition})")
+    if fmt == "parquet" and used:
+        # count(*) (even count(column)) is answered from Parquet metadata: hash every value
+        # read, so a damaged data page fails here, naming its file, not later in a gate
+        aggregates.append(f"bit_xor(hash({', '.join(q(u) for u in used)}))")
     try:
         stats = con.execute(f"select {', '.join(aggregates)} from ({relation})").fetchone()
     except duckdb.Error as exc:
-        raise LandingFileError(rel, _clean_duckdb_error(exc)) from exc
+        raise _read_error(exc, path, rel, mapping, fmt) from None
     rows = stats[0]
     if rows == 0:
         raise LandingFileError(rel, "the file has a header but no data rows")
@@ -468,7 +681,7 @@ def _file_select(
         raise LandingFileError(
             rel,
             "the header line is repeated inside the data (two exports concatenated?)",
-            line=stats[1] + offset,
+            line=_record_line(path, mapping, fmt, stats[1], offset),
         )
     for i, (canonical, user, _condition) in enumerate(checks):
         value, line, count = stats[2 + 3 * i : 5 + 3 * i]
@@ -482,7 +695,7 @@ def _file_select(
                 f"value {shown} is not a valid {ctype}{mapped}{hint}; "
                 f"{count} row(s) of this column fail",
                 column=user,
-                line=line + offset,
+                line=_record_line(path, mapping, fmt, line, offset),
             )
     return _FileShape(fmt, tuple(header) if header is not None else None, tuple(selects)), rows
 
@@ -530,11 +743,6 @@ def _format_hint(ctype: str, mapping: Mapping) -> str:
     if base in ("DECIMAL", "DOUBLE", "INTEGER", "BIGINT"):
         return f" (decimal separator {mapping.decimal_separator!r})"
     return ""
-
-
-def _clean_duckdb_error(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.split("\n\n")[0] if text else type(exc).__name__
 
 
 # ---------------------------------------------------------------------------------------
@@ -600,7 +808,7 @@ def stage_source(
     except Exception as exc:
         con.execute("rollback")
         if isinstance(exc, duckdb.Error) and pending:
-            raise LandingFileError(pending[-1][0].path, _clean_duckdb_error(exc)) from exc
+            raise LandingFileError(pending[-1][0].path, _error_kind(exc)) from None
         raise
     result.files = [s for s, _ in pending]
     return result

@@ -78,3 +78,27 @@ def test_bad_file_fails_the_staged_step_and_publishes_nothing(reveil_env):
         # publish never ran: nothing of any source reached raw
         for source in SOURCES:
             assert con.execute(f"select count(*) from raw.{source}").fetchone()[0] == 0
+
+
+def test_a_malformed_line_reaches_no_dagster_event(reveil_env):
+    """DuckDB's CSV errors quote the whole line ("Original Line: …"): the step failure says
+    which file, which line and what is wrong, and no event (nor its error chain) holds the
+    line's email or name."""
+    from dagster_shared.serdes import serialize_value
+
+    landing = _landing(reveil_env)
+    _fill(landing)
+    header = "contact_id,email,first_name,business_type,created_at,email_consent,sms_consent,"
+    header += "push_consent\n"
+    row = "C2,bob.secret@example.com,Secretname,B2C,2024-01-01,true\n"  # one field short
+    (landing / "contacts" / "late.csv").write_text(header + row)
+    job = defs.resolve_implicit_global_asset_job_def()
+    result = job.execute_in_process(
+        asset_selection=[dg.AssetKey(["staged", "contacts"])], raise_on_error=False
+    )
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    message = failure.step_failure_data.user_failure_data.description
+    assert "contacts/late.csv" in message and "line 2" in message and "6 field(s)" in message
+    events = " ".join(serialize_value(e) for e in result.all_events)
+    assert "bob.secret" not in events and "Secretname" not in events

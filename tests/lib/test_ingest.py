@@ -579,3 +579,117 @@ def test_mapping_yaml_words_stay_words_and_null_maps_to_null(con, landing, tmp_p
     assert con.execute(
         "select contact_id, email_consent, preferred_channel from raw.contacts order by 1"
     ).fetchall() == [("C1", True, None), ("C2", False, "email")]
+
+
+# --- bad landing files: no personal data in the message, the line an editor shows ------------
+
+CONTACTS_HEADER = (
+    "contact_id,email,first_name,last_name,business_type,created_at,"
+    "email_consent,sms_consent,push_consent\n"
+)
+CONTACT = "C1,alice.martin@example.com,Alice,Martin,B2C,2024-01-01,true,false,false\n"
+SECRETS = ("bob.secret@example.com", "Bobby", "Secretname")
+SECRET_CONTACT = "C2,bob.secret@example.com,Bobby,Secretname,B2C,2024-01-01,true,false,false\n"
+
+
+def contacts_error(con, landing, text: str | bytes, mapping=None) -> ingest.LandingFileError:
+    path = landing / "contacts/c.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    with pytest.raises(ingest.LandingFileError) as info:
+        ingest.stage_source(con, mapping or identity("contacts"), landing)
+    error = info.value
+    assert error.file == "contacts/c.csv"
+    for secret in (*SECRETS, "alice.martin", "Alice", "Martin"):
+        assert secret not in str(error)
+    # nor in the exception chain that Dagster records with the message
+    assert error.__cause__ is None and (error.__context__ is None or error.__suppress_context__)
+    return error
+
+
+@pytest.mark.parametrize(
+    ("row", "expected"),
+    [
+        (SECRET_CONTACT.replace(",false,false\n", "\n"), "7 field(s) where the header has 9"),
+        (SECRET_CONTACT.replace("\n", ",extra\n"), "10 field(s) where the header has 9"),
+        # the reader's message quoted the record over several lines
+        (SECRET_CONTACT.replace(",bob", ',"bob') + CONTACT.replace("C1", "C3"), "never closed"),
+    ],
+)
+def test_csv_reader_errors_give_the_line_and_the_kind_never_the_content(
+    con, landing, row, expected
+):
+    error = contacts_error(con, landing, CONTACTS_HEADER + CONTACT + row)
+    assert expected in str(error) and error.line == 3
+
+
+def test_a_file_without_header_is_refused_without_quoting_its_first_line(con, landing):
+    error = contacts_error(con, landing, SECRET_CONTACT + CONTACT)
+    assert "not a header line" in str(error) and "csv.header: false" in str(error)
+    assert error.line == 1
+
+
+def test_a_wrong_delimiter_is_named_without_quoting_the_line(con, landing):
+    semicolons = CONTACTS_HEADER.replace(",", ";") + SECRET_CONTACT.replace(",", ";")
+    error = contacts_error(con, landing, semicolons)
+    assert "';' 8 time(s): set csv.delimiter" in str(error) and error.line == 1
+    # header-less and ;-delimited: the first "name" was a whole data line
+    error = contacts_error(con, landing, SECRET_CONTACT.replace(",", ";"))
+    assert "set csv.delimiter" in str(error)
+
+
+def test_encoding_errors_give_the_physical_line(con, landing):
+    """The header read decodes a whole buffer: a bad byte on line 4 was reported at line 1."""
+    latin1 = SECRET_CONTACT.replace("Bobby", "Zoë").encode("latin-1")
+    error = contacts_error(con, landing, (CONTACTS_HEADER + CONTACT * 2).encode() + latin1)
+    assert "not valid utf-8" in str(error) and error.line == 4
+    assert f"byte offset {len(CONTACTS_HEADER) + 2 * len(CONTACT) + 28} in the file" in str(error)
+    assert "character 29 of the line" in str(error)
+    # far into the file, found by DuckDB's reader: the same physical line
+    rows = "".join(CONTACT.replace("C1", f"C{i}") for i in range(3000))
+    error = contacts_error(con, landing, (CONTACTS_HEADER + rows).encode() + latin1)
+    assert "not valid utf-8" in str(error) and error.line == 3002
+    assert "Zo" not in str(error)
+
+
+QUOTED_NEWLINE = 'C0,a@example.com,"Ann\nMarie",Lee,B2C,2024-01-01,true,false,false\n'
+
+
+def test_lines_are_the_physical_lines_after_quoted_line_breaks_and_blank_lines(con, landing):
+    """Records were numbered, not lines: a value over two lines and a blank line shifted the
+    line reported by one each."""
+    bad_date = CONTACT.replace("C1", "C9").replace("2024-01-01", "someday")
+    error = contacts_error(con, landing, CONTACTS_HEADER + QUOTED_NEWLINE + "\n" + bad_date)
+    assert error.column == "created_at" and error.line == 5
+    repeated = CONTACTS_HEADER + QUOTED_NEWLINE + "\n" + CONTACTS_HEADER + CONTACT
+    assert contacts_error(con, landing, repeated).line == 5
+    # DuckDB's own errors number records too (with blank lines): the same physical line
+    ragged = CONTACTS_HEADER + QUOTED_NEWLINE + "\n" + SECRET_CONTACT.replace(",true", "")
+    error = contacts_error(con, landing, ragged)
+    assert "8 field(s)" in str(error) and error.line == 5
+    banner = parse_mapping({"source": "contacts", "csv": {"skip_rows": 2}})
+    error = contacts_error(con, landing, "Export\n\n" + ragged, mapping=banner)
+    assert error.line == 7
+
+
+def test_a_parquet_file_with_damaged_data_pages_is_refused_while_staging(con, landing, loaded):
+    """count(*) came from the metadata: the file staged, then the gate failed on an error
+    that named no file. The values of the damaged page are not quoted either."""
+    path = landing / "orders/o.parquet"
+    duckdb.sql(
+        "copy (select 'O' || i as order_id, 'bob' || i || '@example.com' as contact_id, "
+        "timestamp '2026-01-01' as ordered_at, cast(i as decimal(14,2)) as amount, "
+        "'EUR' as currency, 'completed' as status from range(20000) t(i)) "
+        f"to '{path}' (compression uncompressed)"
+    )
+    offset, size = duckdb.execute(
+        "select data_page_offset, total_compressed_size from parquet_metadata(?) "
+        "where path_in_schema = 'contact_id'",
+        [str(path)],
+    ).fetchone()
+    with path.open("r+b") as handle:  # the middle of the contact_id pages
+        handle.seek(offset + size // 2)
+        handle.write(b"\xff" * 64)
+    assert duckdb.execute(f"select count(*) from '{path}'").fetchone()[0] == 20000  # metadata
+    error = assert_rejected(con, landing, loaded, "cannot be read as parquet")
+    assert error.file == "orders/o.parquet" and "@example.com" not in str(error)
