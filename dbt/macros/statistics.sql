@@ -44,6 +44,36 @@
     ) / (1 + {{ z }} * {{ z }} / {{ n }}))) end
 {%- endmacro %}
 
+{#
+    Newcombe's hybrid score interval of a difference of proportions p_1 - p_2 (Newcombe 1998,
+    "Interval estimation for the difference between independent proportions", method 10),
+    from the Wilson bounds l_i, u_i of each proportion (macro wilson_bound):
+        lower = (p_1 - p_2) - sqrt((p_1 - l_1)^2 + (u_2 - p_2)^2)
+        upper = (p_1 - p_2) + sqrt((u_1 - p_1)^2 + (p_2 - l_2)^2)
+    bound = 'lower' or 'upper'. Always within [-1, 1] (lower >= l_1 - u_2, upper <= u_1 - l_2)
+    and around the difference, and never a single point: 0 / n vs 0 / n gives -/+ the Wilson
+    upper bound of 0 / n. The Wald interval
+        d -/+ z sqrt(p_1 (1 - p_1) / n_1 + p_2 (1 - p_2) / n_2)
+    leaves [-1, 1] with small samples (9 / 10 vs 1 / 10: upper 1.063) and collapses to a point
+    when both rates are 0 or both 1; Newcombe's is close to it on large samples. Clamped to
+    [-1, 1] as wilson_bound: in floating point the Wilson upper bound of 57 / 57 is 1 - 2e-16,
+    and 0 / 1 vs 57 / 57 gives a lower bound of -1 - 2e-16. Null when either trials is 0.
+#}
+{% macro newcombe_difference_bound(successes_1, trials_1, successes_2, trials_2, bound) -%}
+    {%- set n_1 = "cast(nullif(" ~ trials_1 ~ ", 0) as double)" -%}
+    {%- set n_2 = "cast(nullif(" ~ trials_2 ~ ", 0) as double)" -%}
+    {%- set p_1 = "(" ~ successes_1 ~ " / " ~ n_1 ~ ")" -%}
+    {%- set p_2 = "(" ~ successes_2 ~ " / " ~ n_2 ~ ")" -%}
+    {%- set other = 'upper' if bound == 'lower' else 'lower' -%}
+    case when {{ n_1 }} is not null and {{ n_2 }} is not null then least(1.0, greatest(-1.0, (
+        {{ p_1 }} - {{ p_2 }}
+        {{ '-' if bound == 'lower' else '+' }} sqrt(
+            power({{ p_1 }} - {{ wilson_bound(successes_1, trials_1, bound) }}, 2)
+            + power({{ wilson_bound(successes_2, trials_2, other) }} - {{ p_2 }}, 2)
+        )
+    ))) end
+{%- endmacro %}
+
 {# numerator / denominator, null when the denominator is 0 or null. #}
 {% macro safe_ratio(numerator, denominator) -%}
     (({{ numerator }}) / cast(nullif({{ denominator }}, 0) as double))
@@ -58,9 +88,9 @@
 {#
     Two-proportion z-test, as three CTEs (standard_errors, tested, p_valued) over
     `source_cte`, which has the rates, counts and pooled_conversion_rate of a baseline and a
-    test group: conversion_rate_difference (test - baseline), unpooled_standard_error (for
-    the confidence interval of the difference), pooled_standard_error, z_score and the
-    two-sided p_value. Used by rpt_reactivation_ab_tests and rpt_audience_lift.
+    test group: conversion_rate_difference (test - baseline), pooled_standard_error, z_score
+    and the two-sided p_value. Used by rpt_reactivation_ab_tests and rpt_audience_lift, whose
+    confidence interval of the difference is Newcombe's (macro newcombe_difference_bound).
 #}
 {% macro two_proportion_test_ctes(source_cte, baseline_rate, baseline_count, test_rate, test_count) %}
 standard_errors as (
@@ -71,11 +101,7 @@ standard_errors as (
         sqrt(
             pooled_conversion_rate * (1 - pooled_conversion_rate)
             * (1.0 / {{ baseline_count }} + 1.0 / {{ test_count }})
-        ) as pooled_standard_error,
-        sqrt(
-            {{ baseline_rate }} * (1 - {{ baseline_rate }}) / {{ baseline_count }}
-            + {{ test_rate }} * (1 - {{ test_rate }}) / {{ test_count }}
-        ) as unpooled_standard_error
+        ) as pooled_standard_error
 
     from {{ source_cte }}
 

@@ -558,6 +558,60 @@ def test_a_rate_out_of_bounds_fails(tmp_path):
     ]
 
 
+def _difference_mart(path: Path, model: str, key: str, rows: list[tuple]) -> Path:
+    """marts.<model> with the columns its suite reads; rows: (key, difference, lower, upper)."""
+    rates = {
+        "rpt_reactivation_ab_tests": ("variant_a_conversion_rate", "variant_b_conversion_rate"),
+        "rpt_audience_lift": ("treated_conversion_rate", "holdout_conversion_rate"),
+    }[model]
+    con = duckdb.connect(str(path))
+    try:
+        con.execute("create schema if not exists marts")
+        con.execute(
+            f"create table marts.{model} ({key} varchar, {rates[0]} double, {rates[1]} double, "
+            "p_value double, conversion_rate_difference double, difference_lower_95 double, "
+            "difference_upper_95 double)"
+        )
+        con.executemany(
+            f"insert into marts.{model} values (?, 0.5, 0.5, 0.5, ?, ?, ?)", [list(r) for r in rows]
+        )
+    finally:
+        con.close()
+    return path
+
+
+@pytest.mark.parametrize(
+    ("model", "key"),
+    [("rpt_reactivation_ab_tests", "reactivation_step"), ("rpt_audience_lift", "lift_row_id")],
+)
+def test_difference_intervals_are_gated_within_bounds_and_around_the_difference(
+    tmp_path, model, key
+):
+    # Newcombe intervals (1/10 vs 9/10, 0/n vs 0/n, n/n vs 0/n) and a group without contacts
+    good = [
+        ("1", 0.8, 0.369867, 0.916141),
+        ("2", 0.0, -0.071348, 0.071348),
+        ("3", -1.0, -1.0, -0.657062),
+        ("4", None, None, None),
+    ]
+    db = _difference_mart(tmp_path / "good.duckdb", model, key, good)
+    result = checks.mart_gate(model, CFG, database=db)
+    assert result.passed, _value(result, "result")
+
+    # the Wald interval of 1/10 vs 9/10 (1.063: the gate failure that blocked every mart),
+    # and bounds that do not hold their difference
+    bad = [*good, ("5", 0.8, 0.537043, 1.062957), ("6", 0.2, 0.25, 0.4), ("7", 0.2, 0.1, 0.15)]
+    db = _difference_mart(tmp_path / "bad.duckdb", model, key, bad)
+    result = checks.mart_gate(model, CFG, database=db)
+    assert _failed(result) == [
+        "expect_column_values_to_be_between(difference_upper_95)",
+        "expect_no_unexpected_rows(interval_holds_difference)",
+    ]
+    assert _outcome(result, "expect_column_values_to_be_between(difference_upper_95)")[
+        "samples"
+    ] == ["1.062957"]
+
+
 # --- infrastructure and Data Docs -----------------------------------------------------------
 
 

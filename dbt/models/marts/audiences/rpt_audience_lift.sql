@@ -9,7 +9,8 @@
                              once, at its first audience date, when that window is complete
                              (hold-outs stay eligible day after day: per-date rows repeat them)
     Statistics of the difference d = p_treated - p_holdout (as in rpt_reactivation_ab_tests):
-        ci      = d -/+ z_q sqrt(p_t (1 - p_t) / n_t + p_h (1 - p_h) / n_h)  (z_q: confidence_z)
+        ci      = Newcombe's hybrid score interval of d, from the Wilson bounds of p_t and p_h
+                  (macro newcombe_difference_bound, quantile confidence_z): within [-1, 1]
         z       = d / sqrt(p (1 - p) (1 / n_t + 1 / n_h)), p pooled; p_value = 2 (1 - Phi(|z|))
         relative_lift = d / p_holdout; incremental conversions = d x n_t
     Rates, differences, bounds and p-values rounded to 6 decimals (z to 4). is_window_complete:
@@ -167,14 +168,14 @@ final as (
         holdout_conversion_count,
         {{ reveil_round('holdout_conversion_rate', 6) }} as holdout_conversion_rate,
         {{ reveil_round('conversion_rate_difference', 6) }} as conversion_rate_difference,
-        {{ reveil_round(
-            'conversion_rate_difference - ' ~ var('confidence_z') ~ ' * unpooled_standard_error',
-            6
-        ) }} as difference_lower_95,
-        {{ reveil_round(
-            'conversion_rate_difference + ' ~ var('confidence_z') ~ ' * unpooled_standard_error',
-            6
-        ) }} as difference_upper_95,
+        {{ reveil_round(newcombe_difference_bound(
+            'treated_conversion_count', 'treated_count',
+            'holdout_conversion_count', 'holdout_count', 'lower'
+        ), 6) }} as difference_lower_95,
+        {{ reveil_round(newcombe_difference_bound(
+            'treated_conversion_count', 'treated_count',
+            'holdout_conversion_count', 'holdout_count', 'upper'
+        ), 6) }} as difference_upper_95,
         {{ reveil_round(
             safe_ratio('conversion_rate_difference', 'holdout_conversion_rate'), 6
         ) }} as relative_lift,

@@ -1,14 +1,20 @@
 {#
     A/B test of every reactivation step that sent both variants A and B: conversion rate per
     variant (conversions / messages sent, over every campaign of the step), difference B - A,
-    two-sided two-proportion z-test with pooled variance and its p-value, and the confidence
-    interval of the difference (unpooled standard error, quantile var confidence_z).
+    two-sided two-proportion z-test with pooled variance and its p-value, and Newcombe's hybrid
+    score interval of the difference (quantile var confidence_z).
         pooled = (x_a + x_b) / (n_a + n_b)
         z      = (p_b - p_a) / sqrt(pooled (1 - pooled) (1 / n_a + 1 / n_b))
         p      = 2 (1 - Phi(|z|))            (Phi: macro normal_cdf, |error| ~1e-7)
-        ci     = (p_b - p_a) -/+ z_q sqrt(p_a (1 - p_a) / n_a + p_b (1 - p_b) / n_b)
-    Rates, differences, bounds and p-values are rounded to 6 decimals, z to 4 (exact decimals).
-    z and p are null when the pooled standard error is 0 (no conversion, or all converted).
+        lower  = (p_b - p_a) - sqrt((p_b - l_b)^2 + (u_a - p_a)^2)
+        upper  = (p_b - p_a) + sqrt((u_b - p_b)^2 + (p_a - l_a)^2)
+                 (macro newcombe_difference_bound; l, u: Wilson bounds of each rate at
+                 confidence_z; always within [-1, 1])
+    is_significant follows the z-test (p < ab_test_alpha), not the interval: both are
+    approximations, so near the threshold the interval can exclude 0 while p >= alpha, or the
+    reverse. Rates, differences, bounds and p-values are rounded to 6 decimals, z to 4 (exact
+    decimals). z and p are null when the pooled standard error is 0 (no conversion, or all
+    converted); the interval is not (0 / n vs 0 / n: -/+ the Wilson upper bound of 0 / n).
 #}
 with
 
@@ -91,14 +97,14 @@ final as (
         {{ reveil_round('conversion_rate_difference', 6) }} as conversion_rate_difference,
         {{ reveil_round('z_score', 4) }} as z_score,
         {{ reveil_round('p_value', 6) }} as p_value,
-        {{ reveil_round(
-            'conversion_rate_difference - ' ~ var('confidence_z') ~ ' * unpooled_standard_error',
-            6
-        ) }} as difference_lower_95,
-        {{ reveil_round(
-            'conversion_rate_difference + ' ~ var('confidence_z') ~ ' * unpooled_standard_error',
-            6
-        ) }} as difference_upper_95,
+        {{ reveil_round(newcombe_difference_bound(
+            'variant_b_conversion_count', 'variant_b_sent_count',
+            'variant_a_conversion_count', 'variant_a_sent_count', 'lower'
+        ), 6) }} as difference_lower_95,
+        {{ reveil_round(newcombe_difference_bound(
+            'variant_b_conversion_count', 'variant_b_sent_count',
+            'variant_a_conversion_count', 'variant_a_sent_count', 'upper'
+        ), 6) }} as difference_upper_95,
         coalesce(p_value < {{ var('ab_test_alpha') }}, false) as is_significant
 
     from p_valued
