@@ -30,7 +30,7 @@ from pathlib import Path
 
 import duckdb
 
-from dagster_project.lib.mappings import Mapping
+from dagster_project.lib.mappings import Mapping, MappingError
 from dagster_project.lib.schema import SOURCES, Source
 
 RAW = "raw"
@@ -38,6 +38,12 @@ STAGED = "staged"
 LOAD_LOG = f"{RAW}._load_log"
 META_COLUMNS = (("_source_file", "VARCHAR"), ("_loaded_at", "TIMESTAMP"))
 _LANDING_SUFFIXES = (".csv", ".parquet", ".txt", ".tsv", ".gz")
+# never exports, whatever the mapping's `files:` says: hidden files (.DS_Store, LibreOffice's
+# .~lock.x#), Office's ~$x owner files, downloads in progress, Windows' system files, notes
+_NOT_EXPORT_PREFIXES = (".", "~$")
+_NOT_EXPORT_SUFFIXES = (".tmp", ".temp", ".part", ".partial", ".crdownload", ".download", "~")
+_NOT_EXPORT_NAMES = ("thumbs.db", "ehthumbs.db", "desktop.ini")
+_README = re.compile(r"read[ _-]?me([^a-z]|$)")
 _UNNAMED = "__unnamed_"  # + position: a CSV column whose header is blank
 
 
@@ -84,6 +90,7 @@ class StageResult:
     source: str
     files: list[StagedFile] = field(default_factory=list)
     skipped_files: int = 0
+    not_exports: list[str] = field(default_factory=list)  # paths skipped by name
 
     @property
     def rows(self) -> int:
@@ -185,14 +192,34 @@ def loaded_files(
     return {row[0] for row in rows}, {row[1:] for row in rows}
 
 
+def is_not_an_export(name: str) -> bool:
+    """A temporary, lock or system file, or a README: skipped by name, never read."""
+    name = name.lower()
+    return (
+        name.startswith(_NOT_EXPORT_PREFIXES)
+        or name.endswith(_NOT_EXPORT_SUFFIXES)
+        or name in _NOT_EXPORT_NAMES
+        or _README.match(name) is not None
+    )
+
+
 def discover_files(mapping: Mapping, landing_dir: Path) -> list[Path]:
     """Landing files of a source, in a stable order (name order = delivery order)."""
+    return landing_files(mapping, landing_dir)[0]
+
+
+def landing_files(mapping: Mapping, landing_dir: Path) -> tuple[list[Path], list[Path]]:
+    """The landing files of a source in a stable order (name order = delivery order), and
+    the files skipped as not exports (:func:`is_not_an_export`, or in such a folder)."""
     folder = landing_dir / mapping.folder
     if not folder.is_dir():
-        return []
-    files = []
+        return [], []
+    files, not_exports = [], []
     for path in sorted(folder.rglob("*")):
-        if not path.is_file() or path.name.startswith("."):
+        if not path.is_file():
+            continue
+        if any(is_not_an_export(part) for part in path.relative_to(folder).parts):
+            not_exports.append(path)
             continue
         if mapping.pattern:
             if not fnmatch.fnmatch(path.name, mapping.pattern):
@@ -200,7 +227,7 @@ def discover_files(mapping: Mapping, landing_dir: Path) -> list[Path]:
         elif not path.name.lower().endswith(_LANDING_SUFFIXES):
             continue
         files.append(path)
-    return files
+    return files, not_exports
 
 
 # ---------------------------------------------------------------------------------------
@@ -596,7 +623,14 @@ def _file_select(
     source = mapping.source
     if path.stat().st_size == 0:
         raise LandingFileError(rel, "the file is empty (0 bytes)")
-    fmt = mapping.file_format(path)
+    try:
+        fmt = mapping.file_format(path)
+    except MappingError:
+        raise LandingFileError(
+            rel,
+            "cannot tell the format from the file name: name it .csv, .csv.gz, .tsv, .txt or "
+            ".parquet, or set `format:` in the mapping",
+        ) from None
     header = None
     if fmt == "csv":
         header = _read_csv_header(path, mapping, rel)
@@ -769,13 +803,19 @@ def stage_source(
     done, unchanged = loaded_files(con, source.name)
     result = StageResult(source.name)
     pending: list[tuple[StagedFile, tuple[Path, str, _FileShape]]] = []
-    files = discover_files(mapping, landing_dir)
+    files, not_exports = landing_files(mapping, landing_dir)
+    result.not_exports = [str(path.relative_to(landing_dir)) for path in not_exports]
     if not files and not done:
         folder = landing_dir / mapping.folder
         wanted = f" matching {mapping.pattern!r}" if mapping.pattern else ""
+        skipped = (
+            f" ({len(not_exports)} temporary, lock, system or README file(s) skipped)"
+            if not_exports
+            else ""
+        )
         raise LandingFileError(
             folder,
-            f"no landing file{wanted} for source {source.name!r}, and none was ever "
+            f"no landing file{wanted} for source {source.name!r}{skipped}, and none was ever "
             "loaded: drop the export there (or point REVEIL_LANDING_DIR / the mapping's "
             "`folder:` at it)",
         )

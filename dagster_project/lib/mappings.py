@@ -74,7 +74,8 @@ class Mapping:
         if ".csv" in suffixes or ".txt" in suffixes or ".tsv" in suffixes:
             return "csv"
         raise MappingError(
-            f"{path}: cannot tell the format from the file name; set `format:` in the mapping"
+            f"{path}: cannot tell the format from the file name: name it .csv, .csv.gz, .tsv, "
+            ".txt or .parquet, or set `format:` in the mapping"
         )
 
 

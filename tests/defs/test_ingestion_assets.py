@@ -43,15 +43,25 @@ def _ingestion_assets():
 
 
 def test_materialize_ingestion_through_dagster(reveil_env):
-    _fill(_landing(reveil_env))
+    landing = _landing(reveil_env)
+    _fill(landing)
+    # an export open in Excel, and a note: skipped by name, logged, never read
+    (landing / "orders" / "~$orders.csv").write_text("Bob Secretname\n")
+    (landing / "orders" / "README.txt").write_text("orders from the shop, by Bob Secretname\n")
     job = defs.resolve_implicit_global_asset_job_def()
-    result = job.execute_in_process(asset_selection=list(_ingestion_assets()))
+    instance = dg.DagsterInstance.ephemeral()
+    result = job.execute_in_process(asset_selection=list(_ingestion_assets()), instance=instance)
     assert result.success
     mats = {
         e.asset_key.to_user_string(): e.step_materialization_data.materialization.metadata
         for e in result.get_asset_materialization_events()
     }
     assert mats["staged/orders"]["rows"].value == 1
+    skipped = ["orders/README.txt", "orders/~$orders.csv"]
+    assert mats["staged/orders"]["files_skipped_not_exports"].value == skipped
+    logs = [entry.user_message for entry in instance.all_logs(result.run_id)]
+    assert any("not exports" in m and ", ".join(skipped) in m for m in logs)
+    assert not any("Secretname" in m for m in logs)
     assert mats["raw/orders"]["dagster/row_count"].value == 1
     with duckdb.connect(str(reveil_env / "warehouse" / "reveil.duckdb"), read_only=True) as con:
         for source in SOURCES:

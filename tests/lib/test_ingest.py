@@ -693,3 +693,49 @@ def test_a_parquet_file_with_damaged_data_pages_is_refused_while_staging(con, la
     assert duckdb.execute(f"select count(*) from '{path}'").fetchone()[0] == 20000  # metadata
     error = assert_rejected(con, landing, loaded, "cannot be read as parquet")
     assert error.file == "orders/o.parquet" and "@example.com" not in str(error)
+
+
+# --- what is not an export: skipped by name; a name without a format -------------------------
+
+NOT_EXPORTS = [
+    "orders/~$orders.csv",  # Excel's owner file while the export is open
+    "orders/.~lock.orders.csv#",  # LibreOffice's lock file
+    "orders/README.txt",
+    "orders/Read_me.csv",
+    "orders/Thumbs.db",
+    "orders/desktop.ini",
+    "orders/export.tmp",
+    "orders/orders2.csv.part",  # downloads in progress
+    "orders/orders3.csv.crdownload",
+    "orders/.hidden/o9.csv",
+]
+
+
+@pytest.mark.parametrize("pattern", [None, "*"])
+def test_lock_temporary_system_and_readme_files_are_skipped_by_name(con, landing, pattern):
+    good = ORDERS_HEADER + "O1,C1,2026-01-02 10:00:00,1,EUR,completed\n"
+    write(landing / "orders/orders.csv", good)
+    write(landing / "orders/readmissions.csv", good.replace("O1", "O2"))  # an export
+    for name in NOT_EXPORTS:
+        write(landing / name, "Exported by Bob Secretname, do not edit\n")
+    mapping = parse_mapping(
+        {"source": "orders", "files": pattern} if pattern else {"source": "orders"}
+    )
+    staged = ingest.stage_source(con, mapping, landing)
+    assert [f.path for f in staged.files] == ["orders/orders.csv", "orders/readmissions.csv"]
+    assert sorted(staged.not_exports) == sorted(NOT_EXPORTS)
+
+
+def test_only_files_that_are_not_exports_is_no_landing_file(con, landing):
+    write(landing / "orders/~$orders.csv", "x")
+    with pytest.raises(ingest.LandingFileError, match=r"no landing file.*1 temporary, lock"):
+        ingest.stage_source(con, identity("orders"), landing)
+
+
+def test_a_name_without_a_format_suffix_names_the_file_and_the_fix(con, landing, loaded):
+    import gzip
+
+    path = landing / "orders/orders.gz"
+    path.write_bytes(gzip.compress(ORDERS_HEADER.encode()))
+    error = assert_rejected(con, landing, loaded, r"cannot tell the format.*\.csv\.gz.*format:")
+    assert error.file == "orders/orders.gz"

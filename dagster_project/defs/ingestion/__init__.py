@@ -60,6 +60,11 @@ def _staged_asset(source_name: str) -> dg.AssetsDefinition:
                     description=f"Bad landing file for {source_name}: {exc}",
                     metadata={"file": exc.file, "column": exc.column or "", "line": exc.line or 0},
                 ) from exc
+        if result.not_exports:
+            context.log.info(
+                f"{source_name}: skipped {len(result.not_exports)} file(s) that are not exports "
+                f"(temporary, lock, system or README files): {', '.join(result.not_exports)}"
+            )
         context.log.info(
             f"{source_name}: {len(result.files)} new file(s), {result.rows} row(s) staged, "
             f"{result.skipped_files} file(s) already loaded"
@@ -68,6 +73,7 @@ def _staged_asset(source_name: str) -> dg.AssetsDefinition:
             metadata={
                 "files_read": [f.path for f in result.files],
                 "files_skipped_already_loaded": result.skipped_files,
+                "files_skipped_not_exports": result.not_exports,
                 "rows": result.rows,
                 "bytes": result.bytes,
                 "mapping": str(mapping.path) if mapping.path else "identity (canonical names)",
