@@ -8,7 +8,10 @@ one snapshot date, under one rule version. :func:`run_purge` acts on it:
   evidence as Parquet (suffix ``_dry_run`` in a dry run), each written to a temporary name and
   renamed, and an audit row in ``audit.purge_batches`` (no personal data: ids of the batch and
   run, rule version, counts per rule and per table, dry-run flag, times);
-* **real purge only** — in ONE transaction: adds the keyed hashes of the emails to
+* **real purge only** — first removes the batch's people from every list written earlier
+  under ``<exports>`` (:func:`scrub_exports`: dry-run lists, audience and hand-off lists; a
+  dry-run list left without a row is deleted), so the only file still naming them is the
+  batch's own list for the ESP; then, in ONE transaction: adds the keyed hashes of the emails to
   ``suppression.email_hashes``, archives the minimum (pseudonym, rule, dates, batch; no email,
   no name) in ``archive.purged_contacts``, and erases the people from every table of the
   warehouse (:func:`erasure_plan`): rows holding their ``contact_id`` or ``email`` are deleted
@@ -19,8 +22,10 @@ one snapshot date, under one rule version. :func:`run_purge` acts on it:
 Deleted rows survive in the DuckDB file until it is rewritten (STACK.md trap 4):
 :func:`erase_deleted_bytes` rewrites it and republishes the serving copy after the commit.
 
-The list is written before the transaction: if the transaction fails, a re-run rewrites the
-same files; the reverse order could erase people whose list never reached the ESP.
+The list is written, and the earlier exports cleaned, before the transaction: if the
+transaction fails, a re-run rewrites the same files (and finds nothing left to clean); the
+reverse order could erase people whose list never reached the ESP, or leave their emails in an
+export once the batch is gone from ``marts.purge_candidates``.
 """
 
 from __future__ import annotations
@@ -59,6 +64,10 @@ PURGE_OWNED_SCHEMAS = (privacy.ARCHIVE_SCHEMA, privacy.SUPPRESSION_SCHEMA, AUDIT
 PSEUDONYMISED_TABLES = (("raw", "orders"), ("staged", "orders"))
 IDENTIFYING_COLUMNS = ("contact_id", "email")
 _BATCH = "_reveil_purge_batch"
+# files under <exports> a real purge cleans (the formats the pipeline writes), and the stem
+# suffix of a dry-run list (deleted once it names nobody any more)
+EXPORT_SUFFIXES = (".csv", ".parquet")
+DRY_RUN_SUFFIX = "_dry_run"
 
 
 class PurgeError(RuntimeError):
@@ -240,6 +249,10 @@ class PurgeResult:
     csv_path: Path | None = None
     parquet_path: Path | None = None
     uses_dev_key: bool = False
+    # real purge: earlier exports (path relative to <exports>) the people were removed from,
+    # with the rows removed, and the dry-run lists deleted because they named nobody else
+    exports_rewritten: dict[str, int] = field(default_factory=dict)
+    exports_deleted: list[str] = field(default_factory=list)
 
     @property
     def rows_erased(self) -> int:
@@ -248,7 +261,7 @@ class PurgeResult:
 
 def list_paths(exports_dir: Path, batch: CandidateBatch, dry_run: bool) -> tuple[Path, Path]:
     """``<exports>/purge/<as_of_date>_<batch>[_dry_run].csv|.parquet``."""
-    stem = f"{batch.as_of_date.isoformat()}_{batch.batch_id}" + ("_dry_run" if dry_run else "")
+    stem = f"{batch.as_of_date.isoformat()}_{batch.batch_id}" + (DRY_RUN_SUFFIX if dry_run else "")
     folder = Path(exports_dir) / "purge"
     return folder / f"{stem}.csv", folder / f"{stem}.parquet"
 
@@ -305,6 +318,93 @@ def _write_lists(con, csv_path: Path, parquet_path: Path) -> None:
         parquet_path,
         "format parquet",
     )
+
+
+def _export_files(exports_dir: Path, keep: set[Path]) -> list[Path]:
+    if not exports_dir.is_dir():
+        return []
+    return sorted(
+        path
+        for path in exports_dir.rglob("*")
+        if path.suffix in EXPORT_SUFFIXES
+        and not path.name.startswith(".")  # a temporary file of an atomic write
+        and path.is_file()
+        and path.stat().st_size > 0
+        and path.resolve() not in keep
+    )
+
+
+def _export_reader(path: Path) -> str:
+    if path.suffix == ".parquet":
+        return f"read_parquet({lit(str(path))})"
+    # as the pipeline writes them; every value as text, so a rewrite changes no other row
+    return (
+        f"read_csv({lit(str(path))}, header = true, delim = ',', quote = '\"', all_varchar = true)"
+    )
+
+
+def _export_predicate(columns: list[str]) -> str | None:
+    """Rows of an export that name one of the batch's people (by contact id or email)."""
+    by_name = {column.lower(): column for column in columns}
+    parts = []
+    if "contact_id" in by_name:
+        contact_id = f"cast({q(by_name['contact_id'])} as varchar)"
+        parts.append(f"coalesce({contact_id} in (select contact_id from {_BATCH}), false)")
+    if "email" in by_name:
+        email = privacy.normalised_email_sql(f"cast({q(by_name['email'])} as varchar)")
+        parts.append(
+            f"coalesce({email} in (select email from {_BATCH} where email is not null), false)"
+        )
+    return " or ".join(parts) or None
+
+
+def scrub_exports(
+    con: duckdb.DuckDBPyConnection, exports_dir: Path, keep: tuple[Path, ...] = ()
+) -> tuple[dict[str, int], list[str]]:
+    """Remove the staged batch's people from every CSV / Parquet file under ``exports_dir``
+    but ``keep`` (the batch's own list for the ESP): dry-run purge lists, audience lists,
+    sales hand-off lists. A file is matched by its ``contact_id`` and ``email`` columns
+    (emails normalised); files with neither are left alone. A file with such rows is
+    rewritten without them (atomically); a dry-run list that named only them is deleted.
+
+    Returns (rows removed per rewritten file, deleted files), paths relative to
+    ``exports_dir``. A :class:`PurgeError` (naming the file, never its content) when a file
+    cannot be read: the purge must not erase people it cannot clean from the exports.
+    """
+    exports_dir = Path(exports_dir)
+    kept = {Path(path).resolve() for path in keep}
+    rewritten: dict[str, int] = {}
+    deleted: list[str] = []
+    for path in _export_files(exports_dir, kept):
+        source = _export_reader(path)
+        try:
+            columns = [row[0] for row in con.execute(f"describe select * from {source}").fetchall()]
+            predicate = _export_predicate(columns)
+            if predicate is None:
+                continue
+            matched, total = con.execute(
+                f"select count(*) filter (where {predicate}), count(*) from {source}"
+            ).fetchone()
+        except duckdb.Error as exc:  # its message may quote a line of the file
+            raise PurgeError(
+                f"export {path} could not be read ({type(exc).__name__}) to remove the batch's "
+                "people from it; nothing was erased: repair or remove the file, then re-run"
+            ) from None
+        if not matched:
+            continue
+        name = path.relative_to(exports_dir).as_posix()
+        if matched == total and path.stem.endswith(DRY_RUN_SUFFIX):
+            path.unlink()
+            deleted.append(name)
+            continue
+        options = (
+            "format parquet"
+            if path.suffix == ".parquet"
+            else "format csv, header true, delimiter ','"
+        )
+        _copy_atomically(con, f"select * from {source} where not ({predicate})", path, options)
+        rewritten[name] = matched
+    return rewritten, deleted
 
 
 def _ensure_purge_tables(con: duckdb.DuckDBPyConnection) -> None:
@@ -441,16 +541,21 @@ def run_purge(
                 con.execute("rollback")
                 raise
         else:
+            result.exports_rewritten, result.exports_deleted = scrub_exports(
+                con, Path(exports_dir), keep=(csv_path, parquet_path)
+            )
             _execute(con, plan, result, run_id, started_at)
     finally:
         con.execute(f"drop table if exists {_BATCH}")
     logger.info(
-        "purge batch %s (%s): %s candidates, %s rows %s",
+        "purge batch %s (%s): %s candidates, %s rows %s; earlier exports: %s rewritten, %s deleted",
         result.batch_id,
         "dry run" if dry_run else "executed",
         result.candidates,
         result.rows_erased,
         "would be erased" if dry_run else "erased",
+        len(result.exports_rewritten),
+        len(result.exports_deleted),
     )
     return result
 

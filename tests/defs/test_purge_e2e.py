@@ -179,6 +179,14 @@ def test_sensor_requests_the_purge_run_and_the_list_lands_on_disk(tmp_path, monk
     location = tmp_path / "e2e_location.py"
     location.write_text(LOCATION)
     write_fixture(warehouse)
+    # lists written before the purge that name c07: yesterday's dry run and audience
+    exports = data / "exports"
+    earlier = [exports / "purge" / "2024-06-29_0123456789abcdef_dry_run.csv"]
+    earlier.append(exports / "audiences" / "2024-06-29" / "email.csv")
+    for path in earlier:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    earlier[0].write_text("email,reason\nc07@example.com,company_closed\n")
+    earlier[1].write_text("email,contact_id\nc07@example.com,c07\nc01@example.com,c01\n")
     env_overrides = {
         "DAGSTER_HOME": str(home),
         "REVEIL_DATA_DIR": str(data),
@@ -234,5 +242,11 @@ def test_sensor_requests_the_purge_run_and_the_list_lands_on_disk(tmp_path, monk
         audit = con.execute("select batch_id, dry_run from audit.purge_batches").fetchall()
         assert audit == [(batch_id, False)]
     assert b"c07@example.com" not in warehouse.read_bytes()  # rewritten after the purge
+    # no file under the exports but the batch's list for the ESP names c07 any more: the dry
+    # run that named only c07 is deleted, the audience list keeps c01
+    naming = {p for p in exports.rglob("*") if p.is_file() and b"c07@" in p.read_bytes().lower()}
+    assert listed in naming and naming <= {listed, listed.with_suffix(".parquet")}
+    assert not earlier[0].exists()
+    assert earlier[1].read_text() == "email,contact_id\nc01@example.com,c01\n"
     elapsed = time.monotonic() - started
     print(f"end-to-end purge in {elapsed:.0f} s")  # noqa: T201 - shown with pytest -s

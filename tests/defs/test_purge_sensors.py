@@ -257,3 +257,97 @@ def test_cli_dry_run_helper_lists_and_deletes_nothing(reveil_env, instance):
     with duckdb.connect(str(warehouse), read_only=True) as con:
         assert snapshot(con) == before
         assert con.execute("select dry_run from audit.purge_batches").fetchall() == [(True,)]
+
+
+def _plant_csv(path, header: list[str], rows: list[list[str]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [",".join(header)] + [",".join(row) for row in rows]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _files_naming(exports, terms: list[str]) -> list[str]:
+    """Files under ``exports`` whose bytes (or, for Parquet, decoded values) hold a term."""
+    hits = []
+    for path in sorted(p for p in exports.rglob("*") if p.is_file()):
+        text = path.read_bytes().decode("utf-8", "replace").lower()
+        if path.suffix == ".parquet":
+            text += str(duckdb.sql(f"select * from '{path}'").fetchall()).lower()
+        if any(term in text for term in terms):
+            hits.append(path.relative_to(exports).as_posix())
+    return hits
+
+
+def test_real_purge_removes_the_people_from_earlier_exports(reveil_env, instance):
+    """A dry run (the CLI's), then the real purge through purge_job: no file under the exports
+    names a purged person any more, except the batch's own list for the ESP."""
+    from tests.lib.test_purge import BATCH, PEOPLE, PURGED, build_warehouse
+
+    exports = reveil_env / "exports"
+    warehouse = settings.warehouse_path()
+    warehouse.parent.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect(str(warehouse)) as con:
+        build_warehouse(con)
+    assert purge_defs.run_purge_dry_run(instance)[0].startswith("purge dry run of batch")
+    dry_run_csv = exports / "purge" / f"2024-06-30_{BATCH}_dry_run.csv"
+    assert dry_run_csv.exists() and dry_run_csv.with_suffix(".parquet").exists()
+    # earlier exports naming c1 and c2 next to c3, who stays (c1's email as exported: mixed case)
+    c1_email, c2_email, c3_email = (PEOPLE[c][0].strip() for c in ("c1", "c2", "c3"))
+    older_dry_run = exports / "purge" / "2024-06-01_0123456789abcdef_dry_run.csv"
+    _plant_csv(
+        older_dry_run,
+        ["email", "reason"],
+        [[c1_email.lower(), "sunset_silent"], [c3_email, "sunset_silent"]],
+    )
+    audience = exports / "audiences" / "2024-06-29"
+    _plant_csv(
+        audience / "email.csv",
+        ["email", "contact_id", "first_name"],
+        [[c1_email, "c1", "Zeldabeth"], [c3_email, "c3", "Keeperine"]],
+    )
+    _plant_csv(audience / "push.csv", ["contact_id", "first_name"], [["c2", "Ygrittina"]])
+    _plant_csv(
+        exports / "handoff" / "2024-06-20.csv",
+        ["contact_id", "email", "last_name", "phone"],
+        [["c2", c2_email, "Vantablack", "+33600000000"], ["c3", c3_email, "Staysworth", ""]],
+    )
+    unrelated = exports / "notes" / "segments.csv"
+    _plant_csv(unrelated, ["segment", "contacts"], [["loyal", "2"]])
+    before = unrelated.read_bytes()
+    terms = [t.lower() for c in PURGED for t in (PEOPLE[c][0].strip(), *PEOPLE[c][1:3])]
+    assert len(_files_naming(exports, terms)) == 6  # four planted, the dry run's two lists
+
+    job = purge_defs.defs.resolve_job_def(purge_defs.purge_job.name)
+    result = job.execute_in_process(
+        instance=instance, run_config={"ops": {PURGE_OP: {"config": {"dry_run": False}}}}
+    )
+    assert result.success
+
+    # only the batch's list for the ESP still names them (it is what the ESP imports)
+    esp_list = [f"purge/2024-06-30_{BATCH}.csv", f"purge/2024-06-30_{BATCH}.parquet"]
+    assert _files_naming(exports, terms) == esp_list
+    assert not dry_run_csv.exists() and not dry_run_csv.with_suffix(".parquet").exists()
+    # the others keep their rows, byte for byte
+    assert older_dry_run.read_text() == f"email,reason\n{c3_email},sunset_silent\n"
+    assert (
+        audience / "email.csv"
+    ).read_text() == f"email,contact_id,first_name\n{c3_email},c3,Keeperine\n"
+    assert (audience / "push.csv").read_text() == "contact_id,first_name\n"
+    assert (exports / "handoff" / "2024-06-20.csv").read_text() == (
+        f"contact_id,email,last_name,phone\nc3,{c3_email},Staysworth,\n"
+    )
+    assert unrelated.read_bytes() == before
+    [listed] = [
+        e.step_materialization_data.materialization.metadata
+        for e in result.get_asset_materialization_events()
+        if e.asset_key.to_user_string() == "purge/purge_list"
+    ]
+    assert listed["exports_rewritten"].value == {
+        "audiences/2024-06-29/email.csv": 1,
+        "audiences/2024-06-29/push.csv": 1,
+        "handoff/2024-06-20.csv": 1,
+        "purge/2024-06-01_0123456789abcdef_dry_run.csv": 1,
+    }
+    assert sorted(listed["exports_deleted"].value) == [
+        f"purge/2024-06-30_{BATCH}_dry_run.csv",
+        f"purge/2024-06-30_{BATCH}_dry_run.parquet",
+    ]

@@ -341,6 +341,25 @@ def test_empty_candidates(warehouse, tmp_path):
         assert result.candidates == 0 and result.csv_path is None
 
 
+def test_an_export_that_cannot_be_cleaned_stops_the_purge_before_any_erasure(warehouse, tmp_path):
+    exports = tmp_path / "exports"
+    broken = exports / "audiences" / "2024-06-29" / "email.parquet"
+    broken.parent.mkdir(parents=True)
+    broken.write_bytes(b"zelda.quornwhistle@example.com, not a parquet file")
+    with duckdb.connect(str(warehouse)) as con:
+        before = snapshot(con)
+        with pytest.raises(purge.PurgeError, match="could not be read") as failure:
+            purge.run_purge(con, exports_dir=exports, run_id="r9", dry_run=False)
+        assert "zelda" not in str(failure.value) and failure.value.__cause__ is None
+        assert snapshot(con) == before  # nobody erased
+        purge_tables = "duckdb_tables() where schema_name in ('suppression', 'archive')"
+        assert count(con, purge_tables) == 0  # nobody suppressed or archived
+    broken.unlink()  # once the file is repaired or removed, the same batch goes through
+    with duckdb.connect(str(warehouse)) as con:
+        result = purge.run_purge(con, exports_dir=exports, run_id="r10", dry_run=False)
+        assert result.candidates == 2 and count(con, "raw.contacts") == 1
+
+
 def test_handoff_export(tmp_path):
     path = tmp_path / "warehouse.duckdb"
     with duckdb.connect(str(path)) as con:

@@ -3,7 +3,8 @@
 Assets of group ``purge`` (left out of the daily job; runs are requested by the sensors):
 
 * ``purge_batch`` (one step, four assets): the purge list (``purge/purge_list``: CSV for the
-  ESP + Parquet under ``<exports>/purge/``), the suppression list (``suppression/email_hashes``),
+  ESP + Parquet under ``<exports>/purge/``; a real purge also removes its people from every
+  earlier export), the suppression list (``suppression/email_hashes``),
   the archive (``archive/purged_contacts``) and the audit (``audit/purge_batches``), written by
   :func:`dagster_project.lib.purge.run_purge` — in a real purge, with the erasure of the people
   from every table, all in one DuckDB transaction, then a byte-clean rewrite of the file.
@@ -115,7 +116,9 @@ class PurgeConfig(dg.Config):
             description=(
                 "Purge list of the batch for the ESP's suppression import: "
                 "`<exports>/purge/<as_of_date>_<batch>.csv` (email,reason) and `.parquet` "
-                "(with the evidence); `_dry_run` files in a dry run."
+                "(with the evidence); `_dry_run` files in a dry run. A real purge first removes "
+                "its people from every earlier file under `<exports>` (dry-run, audience and "
+                "hand-off lists; a dry-run list left empty is deleted)."
             ),
         ),
         dg.AssetSpec(
@@ -199,6 +202,14 @@ def purge_batch(context: dg.AssetExecutionContext, config: PurgeConfig):
             "parquet": dg.MetadataValue.path(str(result.parquet_path or "")),
             "dagster/row_count": result.candidates,
             "dev_key": result.uses_dev_key,
+            **(
+                {}
+                if dry_run
+                else {
+                    "exports_rewritten": dg.MetadataValue.json(result.exports_rewritten),
+                    "exports_deleted": dg.MetadataValue.json(result.exports_deleted),
+                }
+            ),
         },
     )
     if not dry_run:
