@@ -721,17 +721,31 @@ def _file_select(
         value, line, count = stats[2 + 3 * i : 5 + 3 * i]
         if line is not None:
             ctype = source.column(canonical).type
-            shown = "<masked>" if source.column(canonical).pii else repr(value)
             hint = _format_hint(ctype, mapping)
             mapped = f" (canonical {canonical!r})" if user != canonical else ""
             raise LandingFileError(
                 rel,
-                f"value {shown} is not a valid {ctype}{mapped}{hint}; "
+                f"value shaped {value_shape(value)!r} (digits as 9, letters as a) is not a "
+                f"valid {ctype}{mapped}{hint}; "
                 f"{count} row(s) of this column fail",
                 column=user,
                 line=_record_line(path, mapping, fmt, line, offset),
             )
     return _FileShape(fmt, tuple(header) if header is not None else None, tuple(selects)), rows
+
+
+def value_shape(value: str | None, limit: int = 40) -> str:
+    """What a bad value looks like, never the value: digits as 9, letters as a (A when upper
+    case), everything else kept: ``31/12/2024`` -> ``99/99/9999``, ``12,50 €`` -> ``99,99 €``,
+    ``bob@mail.fr`` -> ``aaa@aaaa.aa``. A column mapped wrongly can hold emails, names or
+    phone numbers, and the message reaches the console and Dagster's event log."""
+    if value is None:
+        return "NULL"
+    shape = "".join(
+        "9" if ch.isdigit() else ("A" if ch.isupper() else "a") if ch.isalpha() else ch
+        for ch in value[:limit]
+    )
+    return shape + ("…" if len(value) > limit else "")
 
 
 _FILE_COLUMN = "__reveil_file"

@@ -297,7 +297,28 @@ def test_unparseable_date(con, landing, loaded):
     err = assert_rejected(
         con, landing, loaded, "not a valid TIMESTAMP", column="ordered_at", line=3
     )
-    assert "'32/01/2026'" in str(err)
+    assert "'99/99/9999'" in str(err)  # its shape, not the value
+
+
+def test_a_bad_value_is_shown_by_its_shape_never_as_is(con, landing, loaded):
+    """An email or a phone number in a column mapped wrongly never reaches the message."""
+    write(
+        landing / "orders/o1.csv",
+        ORDERS_HEADER + "O1,C1,bob.secret@example.com,+33 6 12 34 56 78,EUR,completed\n",
+    )
+    err = assert_rejected(
+        con, landing, loaded, "not a valid TIMESTAMP", column="ordered_at", line=2
+    )
+    assert "'aaa.aaaaaa@aaaaaaa.aaa'" in str(err)
+    assert "bob" not in str(err) and "example" not in str(err)
+
+
+def test_value_shape():
+    assert ingest.value_shape("31/12/2024") == "99/99/9999"
+    assert ingest.value_shape("12,50 €") == "99,99 €"
+    assert ingest.value_shape("Jeanne Dupré") == "Aaaaaa Aaaaa"
+    assert ingest.value_shape(None) == "NULL"
+    assert ingest.value_shape("1" * 50) == "9" * 40 + "…"
 
 
 def test_unparseable_number(con, landing, loaded):
@@ -456,8 +477,8 @@ LINES_HEADER = "order_id,line_number,product_id,product_category,quantity,unit_p
 @pytest.mark.parametrize(
     ("row", "column", "value"),
     [
-        ("O1,1,P1,shoes,2.5,10.00", "quantity", "'2.5'"),  # was loaded as 3
-        ("O1,1,P1,shoes,2,10.125", "unit_price", "'10.125'"),  # was loaded as 10.13
+        ("O1,1,P1,shoes,2.5,10.00", "quantity", "'9.9'"),  # was loaded as 3
+        ("O1,1,P1,shoes,2,10.125", "unit_price", "'99.999'"),  # was loaded as 10.13
         ("O1,1,P1,shoes,2,9.999", "unit_price", "'9.999'"),  # was loaded as 10.00
     ],
 )
