@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,6 +40,12 @@ def demo_data(contacts: int, seed: int, force: bool = False) -> bool:
 
 def _out(line: str = "") -> None:
     sys.stdout.write(line + "\n")
+
+
+def _out_now(line: str) -> None:
+    """A line written at once (from the run guard's thread, while the run goes on)."""
+    _out(line)
+    sys.stdout.flush()
 
 
 def summary() -> None:
@@ -77,6 +84,8 @@ def summary() -> None:
 def run(args: argparse.Namespace) -> int:
     import dagster as dg
 
+    from dagster_project.lib import local_runs
+
     settings.export_warehouse_env()
     if not args.no_demo:
         demo_data(args.demo_contacts, args.seed)
@@ -84,34 +93,131 @@ def run(args: argparse.Namespace) -> int:
     from dagster_project.defs.pipeline import DAILY_JOB_NAME
 
     instance = dg.DagsterInstance.get() if _has_dagster_home() else dg.DagsterInstance.ephemeral()
+    # runs left in progress by a `make run` that was killed hold the warehouse's pool slot
+    for line in local_runs.recover_dead_runs(instance):
+        _out(line)
     job = defs.resolve_job_def(DAILY_JOB_NAME)
+    selection = None
+    if args.select:
+        selection = _asset_selection(defs, job, args.select)
+        if not selection:
+            _out(f"--select {args.select!r} selects no asset of the job {DAILY_JOB_NAME}")
+            return 2
+    with local_runs.RunGuard(instance, _out_now) as guard:
+        try:
+            return _execute(job, instance, guard, selection)
+        except KeyboardInterrupt:  # a signal between runs (during a run, Dagster handles it)
+            guard.sync()
+            signum = guard.signum or signal.SIGINT
+            _out(f"stopped by {signal.Signals(signum).name}")
+            return 128 + signum
+
+
+def _execute(job, instance, guard, selection) -> int:
     started = datetime.now(UTC)
     log_level = os.environ.get("REVEIL_LOG_LEVEL", "INFO")
     result = job.execute_in_process(
         instance=instance,
         raise_on_error=False,
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+        asset_selection=selection,
+        tags=guard.tags,  # the process that runs it, for recover_dead_runs
     )
     elapsed = (datetime.now(UTC) - started).total_seconds()
     _out()
     if not result.success:
+        guard.sync()
         _out(f"run {result.run_id} FAILED after {elapsed:.1f} s:")
         for line in failure_lines(result):
             _out(line)
-        _out("The warehouse and the published marts were left as they were.")
+        for line in publication_lines(materializations(instance, result.run_id)):
+            _out(line)
+        if guard.signum is not None:
+            _out(f"stopped by {signal.Signals(guard.signum).name}")
+            return 128 + guard.signum
         return 1
     _out(f"run {result.run_id} succeeded in {elapsed:.1f} s")
     # the purge of today's batch, as a DRY RUN: the list to review, nothing deleted
     from dagster_project.defs.purge import run_purge_dry_run
 
-    for line in run_purge_dry_run(instance):
-        _out(line)
+    if PURGE_CANDIDATES_KEY in materializations(instance, result.run_id):
+        for line in run_purge_dry_run(instance, tags=guard.tags):
+            _out(line)
     summary()
     from dagster_project.defs.report import report_lines
 
     for line in report_lines(result):
         _out(line)
     return 0
+
+
+def _asset_selection(defs, job, text: str) -> list:
+    """The assets of the job that a Dagster selection string (``group:ingestion``,
+    ``key:publish_raw+``...) selects."""
+    import warnings
+
+    import dagster as dg
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        keys = dg.AssetSelection.from_string(text).resolve(defs.resolve_asset_graph())
+    return sorted(keys & set(job.asset_layer.executable_asset_keys))
+
+
+PURGE_CANDIDATES_KEY = ("marts", "purge_candidates")
+SERVING_KEY = ("serving", "marts")
+DBT_LAYERS = ("seeds", "staging", "intermediate", "marts")
+
+
+def materializations(instance, run_id: str) -> dict[tuple[str, ...], dict]:
+    """Asset key path -> metadata of each asset the run materialised, from the event log (the
+    in-process result leaves out those of a step that failed after yielding them)."""
+    import dagster as dg
+
+    records = instance.get_records_for_run(
+        run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION, limit=100_000
+    ).records
+    return {
+        tuple(record.asset_key.path): dict(record.asset_materialization.metadata)
+        for record in records
+    }
+
+
+def publication_lines(materialized: dict[tuple[str, ...], dict]) -> list[str]:
+    """What a run that did not succeed changed, from the assets it materialised: raw published
+    or not, dbt models rebuilt, other outputs written, marts served to BI or not.
+    ``staged/<source>`` is not a publication (write-audit-publish scratch tables)."""
+    written = [key for key in materialized if key[0] != "staged"]
+    if not written:
+        return ["Nothing was published: raw, the dbt models and the served marts are as they were."]
+    raw = [meta for key, meta in materialized.items() if key[0] == "raw"]
+    rebuilt = sum(1 for key in written if key[0] in DBT_LAYERS)
+    others = sorted("/".join(k) for k in written if k[0] not in ("raw", "serving", *DBT_LAYERS))
+    lines = ["What this run changed before it stopped:"]
+    inserted = sum(_int(meta.get("rows_inserted")) for meta in raw)
+    replaced = sum(_int(meta.get("rows_replaced")) for meta in raw)
+    if inserted or replaced:
+        lines.append(f"  raw: published ({inserted:,} rows inserted, {replaced:,} replaced)")
+    else:
+        lines.append("  raw: unchanged" + (" (no new rows to publish)" if raw else ""))
+    if rebuilt:
+        lines.append(
+            f"  dbt: {rebuilt} models and seeds rebuilt in the warehouse, the others unchanged"
+        )
+    else:
+        lines.append("  dbt: no model rebuilt")
+    if others:
+        lines.append(f"  also written: {', '.join(others)}")
+    if SERVING_KEY in materialized:
+        lines.append("  served marts: published (BI tools see this run's marts)")
+    else:
+        lines.append("  served marts: unchanged (BI tools still see the previous publication)")
+    return lines
+
+
+def _int(value) -> int:
+    value = getattr(value, "value", value)
+    return int(value) if isinstance(value, int | float) else 0
 
 
 def failure_lines(result) -> list[str]:
@@ -172,6 +278,11 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("--demo-contacts", type=int, default=2000)
     p_run.add_argument("--seed", type=int, default=42)
     p_run.add_argument("--no-demo", action="store_true", help="never generate demo data")
+    p_run.add_argument(
+        "--select",
+        metavar="SELECTION",
+        help="only these assets of the daily job, a Dagster selection (e.g. 'group:ingestion')",
+    )
     p_demo = sub.add_parser("demo-data", help="generate the demo dataset into the landing folder")
     p_demo.add_argument("--contacts", type=int, default=2000)
     p_demo.add_argument("--seed", type=int, default=42)

@@ -13,6 +13,8 @@ resource use.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import dagster as dg
 
 from dagster_project.defs.purge.assets import (
@@ -35,15 +37,18 @@ defs = dg.Definitions(
 )
 
 
-def run_purge_dry_run(instance: dg.DagsterInstance) -> list[str]:
+def run_purge_dry_run(
+    instance: dg.DagsterInstance, tags: Mapping[str, str] | None = None
+) -> list[str]:
     """Execute ``purge_job`` in-process in DRY-RUN mode for the batch now in
-    ``marts.purge_candidates`` (what ``make run`` does after the daily job). Returns the lines
-    to print: where the list is, or why there is none. Never deletes anything."""
+    ``marts.purge_candidates`` (what ``make run`` does after the daily job), with ``tags``
+    added to the run's. Returns the lines to print: where the list is, or why there is none.
+    Never deletes anything."""
     job = dg.Definitions.merge(defs).resolve_job_def(purge_job.name)
     result = job.execute_in_process(
         instance=instance,
         run_config={"ops": {PURGE_OP: {"config": {"dry_run": True}}}},
-        tags={"reveil/trigger": "cli"},
+        tags={**(tags or {}), "reveil/trigger": "cli"},
         raise_on_error=False,
     )
     if not result.success:

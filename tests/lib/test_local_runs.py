@@ -1,0 +1,142 @@
+"""Runs of the CLI whose process died: who is alive, what recovery marks and frees; the run
+monitoring of dagster.yaml for runs of ``dagster dev``; what a failed run says it published.
+
+The real processes (a ``make run`` killed with SIGKILL, then the next one) are in
+``tests/defs/test_cli_runs.py``.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+import uuid
+from datetime import timedelta
+from types import SimpleNamespace
+
+import dagster as dg
+import pytest
+
+from dagster_project import cli, settings
+from dagster_project.lib import local_runs
+
+POOL = "duckdb_writer"
+
+
+@pytest.fixture
+def instance(tmp_path, monkeypatch):
+    """An instance of the project's dagster.yaml (pool limit 1, run monitoring) in tmp_path."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(settings.PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    with dg.DagsterInstance.get() as instance:
+        yield instance
+
+
+def _dead_process_tags() -> dict[str, str]:
+    """Tags naming a process that has exited (started and reaped here)."""
+    child = subprocess.Popen(["true"])
+    child.wait()
+    tags = local_runs.process_tags()
+    return {**tags, local_runs.TAG_PID: str(child.pid)}
+
+
+def _run(instance, tags: dict[str, str], status=dg.DagsterRunStatus.STARTED) -> dg.DagsterRun:
+    run = dg.DagsterRun(job_name="reveil_daily", run_id=str(uuid.uuid4()), status=status, tags=tags)
+    instance.add_run(run)
+    return run
+
+
+def _claim(instance, run: dg.DagsterRun, step: str) -> None:
+    status = instance.event_log_storage.claim_concurrency_slot(POOL, run.run_id, step)
+    assert status.is_claimed
+
+
+def _holders(instance) -> set[str]:
+    info = instance.event_log_storage.get_concurrency_info(POOL)
+    return {slot.run_id for slot in info.claimed_slots} | {s.run_id for s in info.pending_steps}
+
+
+def test_owner_alive():
+    mine = local_runs.process_tags()
+    assert local_runs.owner_alive(mine) is True
+    assert local_runs.owner_alive(_dead_process_tags()) is False
+    # the pid of a live process, but not the process that started the run (pid reused)
+    reused = {**mine, local_runs.TAG_PROCESS_STARTED: "1000.0"}
+    assert local_runs.owner_alive(reused) is False
+    assert local_runs.owner_alive({**mine, local_runs.TAG_HOST: "another-host"}) is None
+    assert local_runs.owner_alive({}) is None  # e.g. a run launched by dagster dev
+
+
+def test_recovery_fails_dead_runs_and_frees_their_slots(instance):
+    instance.event_log_storage.set_concurrency_slots(POOL, 3)
+    dead = _run(instance, _dead_process_tags())
+    live = _run(instance, local_runs.process_tags())
+    elsewhere = _run(instance, {**_dead_process_tags(), local_runs.TAG_HOST: "another-host"})
+    finished = _run(instance, {})
+    _claim(instance, dead, "publish_raw")
+    _claim(instance, live, "staged__orders")
+    _claim(instance, finished, "serving__marts")
+    instance.report_run_failed(finished)  # e.g. marked failed in the UI: its slot stays taken
+
+    lines = local_runs.recover_dead_runs(instance)
+
+    assert len(lines) == 2, lines
+    assert lines[0].startswith(f"recovered run {dead.run_id} (reveil_daily, started ")
+    assert lines[0].endswith(f"marked FAILED, freed its slot in pool {POOL}")
+    assert (
+        lines[1] == f"freed the slot in pool {POOL} still held by run {finished.run_id} (FAILURE)"
+    )
+    status = {run.run_id: instance.get_run_by_id(run.run_id).status for run in (dead, live)}
+    assert status == {
+        dead.run_id: dg.DagsterRunStatus.FAILURE,
+        live.run_id: dg.DagsterRunStatus.STARTED,
+    }
+    assert instance.get_run_by_id(elsewhere.run_id).status == dg.DagsterRunStatus.STARTED
+    assert _holders(instance) == {live.run_id}
+    assert local_runs.recover_dead_runs(instance) == []  # nothing left to recover
+
+
+def test_run_monitoring_frees_the_slots_of_runs_that_ended(instance, monkeypatch):
+    """A run of `dagster dev` whose worker died is marked failed by its code server; with the
+    run monitoring of dagster.yaml, the daemon's next iteration frees the slots it held."""
+    # Dagster's own daemon iteration (private module: what `dagster dev`'s daemon runs)
+    from dagster._daemon.monitoring import concurrency
+
+    assert instance.run_monitoring_enabled
+    instance.event_log_storage.set_concurrency_slots(POOL, 1)
+    run = _run(instance, {})
+    _claim(instance, run, "reveil_dbt_models")
+    instance.report_run_failed(run)
+    after = instance.run_monitoring_settings["free_slots_after_run_end_seconds"] + 5
+    now = concurrency.get_current_datetime()
+    monkeypatch.setattr(concurrency, "get_current_datetime", lambda: now + timedelta(seconds=after))
+    workspace = SimpleNamespace(instance=instance)  # the iteration only reads the instance
+    list(concurrency.execute_concurrency_slots_iteration(workspace, logging.getLogger(__name__)))
+    assert _holders(instance) == set()
+
+
+def test_publication_lines():
+    assert cli.publication_lines({("staged", "orders"): {}}) == [
+        "Nothing was published: raw, the dbt models and the served marts are as they were."
+    ]
+    after_publish = {
+        ("staged", "orders"): {},
+        ("raw", "orders"): {"rows_inserted": dg.MetadataValue.int(120), "rows_replaced": 3},
+        ("raw", "contacts"): {"rows_inserted": dg.MetadataValue.int(5)},
+        ("raw", "orders_superseded"): {"dagster/row_count": 3},
+        ("predictions", "customer_predictions"): {},
+        ("staging", "stg_raw__orders"): {},
+        ("marts", "dim_contact_inactivity"): {},
+    }
+    assert cli.publication_lines(after_publish) == [
+        "What this run changed before it stopped:",
+        "  raw: published (125 rows inserted, 3 replaced)",
+        "  dbt: 2 models and seeds rebuilt in the warehouse, the others unchanged",
+        "  also written: predictions/customer_predictions",
+        "  served marts: unchanged (BI tools still see the previous publication)",
+    ]
+    served = cli.publication_lines({("raw", "orders"): {}, ("serving", "marts"): {}})
+    assert served[1:3] == ["  raw: unchanged (no new rows to publish)", "  dbt: no model rebuilt"]
+    assert served[-1] == "  served marts: published (BI tools see this run's marts)"
