@@ -192,3 +192,27 @@ def test_dbt_version_of_this_virtualenv_is_read_without_running_dbt(monkeypatch,
     other = ReveilDbtCliResource(project_dir=dbt_project, dbt_executable=str(elsewhere))
     assert str(other._cli_version) == "9.8.7"
     assert calls == [[str(elsewhere), "--version"]]
+
+
+def test_no_dbt_adapter_is_opened_in_dagsters_process(monkeypatch, tmp_path):
+    """dagster-dbt opens a read-only dbt adapter before every invocation (profile, project and
+    dbt's macros parsed in Dagster's process, ~1.5 s) for row counts / column metadata that
+    reveil does not fetch: the invocation gets none, and dbt's macros are not parsed."""
+    import dagster_dbt.core.resource as dagster_dbt_resource
+    from dbt.parser.manifest import ManifestLoader
+
+    monkeypatch.setenv("REVEIL_WAREHOUSE", str(tmp_path / "reveil.duckdb"))  # the profile's
+    parsed = []
+    monkeypatch.setattr(ManifestLoader, "load_macros", lambda *a, **k: parsed.append(a))
+    launched = {}
+
+    def run(**kwargs):
+        launched.update(kwargs)
+        return "invocation"
+
+    monkeypatch.setattr(dagster_dbt_resource.DbtCliInvocation, "run", run)
+    ours = ReveilDbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable())
+    assert ours.cli(["build"]) == "invocation"
+    assert launched["adapter"] is None
+    assert parsed == []  # dagster-dbt's own method parses them (and swallows any error)
+    assert launched["args"][1:] == ["build"]
