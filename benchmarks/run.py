@@ -107,9 +107,8 @@ def _env(data: Path) -> dict:
         REVEIL_LOG_LEVEL="WARNING",
     )
     (data / "dagster_home").mkdir(parents=True, exist_ok=True)
-    yaml = data / "dagster_home" / "dagster.yaml"
-    if not yaml.exists():
-        shutil.copy(ROOT / "dagster.yaml", yaml)
+    # the project's instance settings of today (storage, pools), also over an earlier copy
+    shutil.copy(ROOT / "dagster.yaml", data / "dagster_home" / "dagster.yaml")
     return env
 
 
