@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -41,6 +42,8 @@ def _pipeline(env: dict) -> subprocess.CompletedProcess:
 def test_reader_during_a_full_pipeline_run(tmp_path, reveil_env):
     env = {**os.environ, "REVEIL_LOG_LEVEL": "WARNING", "DAGSTER_HOME": str(tmp_path / "dh")}
     (tmp_path / "dh").mkdir()
+    # the instance make run uses: the project's dagster.yaml (pool, event log storage)
+    shutil.copy(ROOT / "dagster.yaml", tmp_path / "dh" / "dagster.yaml")
     landing = reveil_env / "landing"
     yesterday = datetime.now(UTC).date() - timedelta(days=2)
     generate(landing, contacts=400, seed=11, as_of=yesterday)
