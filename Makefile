@@ -37,8 +37,10 @@ demo-data: setup
 run: setup
 	$(BIN)/python -m dagster_project.cli run --demo-contacts $(DEMO_CONTACTS) --seed $(SEED)
 
+# 2 workers (pytest-xdist), one test file per worker: a file's module fixtures build once
+TEST_WORKERS ?= 2
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 dev: setup
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000
