@@ -154,14 +154,15 @@ def _count_ticks(largest: float) -> dict[str, Any]:
 
 
 def _wilson(successes: int, trials: int, z: float = Z_95) -> tuple[float, float] | None:
-    """Wilson score interval of successes / trials (the formula of the dbt macro)."""
+    """Wilson score interval of successes / trials (the formula of the dbt macro, clamped to
+    [0, 1] as it is: 0/5 gives -3e-17 in floating point)."""
     if not trials:
         return None
     p = successes / trials
     denominator = 1 + z * z / trials
     centre = (p + z * z / (2 * trials)) / denominator
     half = z / denominator * (p * (1 - p) / trials + z * z / (4 * trials * trials)) ** 0.5
-    return centre - half, centre + half
+    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def _layout(fig: go.Figure, height: int = 360, **kwargs: Any) -> go.Figure:
@@ -1044,9 +1045,9 @@ def _ab_tests(page: _Page, src: _Source) -> Section:
     title = "A/B tests"
     caption = (
         "Left: conversion rate of each variant per tested step, with its 95 % Wilson interval. "
-        "Right: the difference B − A with its 95 % confidence interval; one that crosses the "
-        "dotted zero line means the test cannot tell the variants apart (significant ones are "
-        "green)."
+        "Right: the difference B − A with its 95 % Newcombe interval; one that crosses the "
+        "dotted zero line means the test cannot tell the variants apart. Green: significant by "
+        "the two-proportion z-test (near the threshold the two can disagree)."
     )
     table = src.table("marts", "rpt_reactivation_ab_tests")
     if table is None:

@@ -314,3 +314,12 @@ def test_open_sources_reads_serving_and_attaches_warehouse_read_only(tmp_path):
     assert "audit.purge_batches" not in result.missing  # found in the attached warehouse
     assert "suppression.email_hashes" in result.missing
     assert ">5<" in result.path.read_text(encoding="utf-8")  # contacts purged
+
+
+def test_wilson_whiskers_stay_within_zero_and_one():
+    """The whiskers use the Wilson formula of the backtest mart, clamped like it."""
+    # unclamped, 16/16 gave 1.0000000000000002 and 0/27 gave -7e-18
+    for successes, trials in ((0, 27), (16, 16), (40, 40), (0, 1), (1, 1)):
+        lower, upper = report._wilson(successes, trials)
+        assert 0.0 <= lower <= successes / trials <= upper <= 1.0
+    assert report._wilson(0, 0) is None
