@@ -7,6 +7,8 @@ export REVEIL_WAREHOUSE ?= $(CURDIR)/data/warehouse/reveil.duckdb
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 # DuckDB's spill folder, for dbt as for Dagster (settings.duckdb_temp_dir)
 export REVEIL_DUCKDB_TEMP_DIR ?= $(or $(REVEIL_DATA_DIR),$(CURDIR)/data)/tmp
+# DuckDB's threads for dbt as for Dagster (settings.duckdb_threads): the cores
+export REVEIL_DUCKDB_THREADS ?= $(shell nproc 2>/dev/null || echo 2)
 # the virtualenv's tools (dbt, dagster) first, also for the processes dagster dev spawns
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 DEMO_CONTACTS ?= 2000

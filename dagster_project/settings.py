@@ -71,7 +71,10 @@ def duckdb_memory_limit() -> str:
 
 
 def duckdb_threads() -> int:
-    return int(os.environ.get("REVEIL_DUCKDB_THREADS", str(os.cpu_count() or 2)))
+    """DuckDB's threads: ``REVEIL_DUCKDB_THREADS``, else the cores this process may use (what
+    ``nproc`` prints: the Makefile exports the same default to dbt's profile)."""
+    default = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return int(os.environ.get("REVEIL_DUCKDB_THREADS", str(default or 2)))
 
 
 def duckdb_config() -> dict:
@@ -87,11 +90,13 @@ def duckdb_config() -> dict:
 
 
 def export_warehouse_env() -> None:
-    """Make the resolved warehouse path, DuckDB spill folder and memory limit visible to dbt
-    subprocesses (profiles.yml) and to the ``EnvVar`` of the warehouse resource; a value
-    already set wins."""
+    """Make the resolved warehouse path, DuckDB spill folder, memory limit and threads visible
+    to dbt subprocesses (profiles.yml) and to the ``EnvVar`` of the warehouse resource; a
+    value already set wins. dbt's partial parse is kept only when these render as they did
+    for ``make manifest`` (they are part of the profile's hash), hence one default each."""
     os.environ["REVEIL_WAREHOUSE"] = str(warehouse_path())
     os.environ["REVEIL_DUCKDB_MEMORY_LIMIT"] = duckdb_memory_limit()
+    os.environ["REVEIL_DUCKDB_THREADS"] = str(duckdb_threads())
     temp = duckdb_temp_dir()  # dbt spills where the other DuckDB connections do
     temp.mkdir(parents=True, exist_ok=True)
     os.environ["REVEIL_DUCKDB_TEMP_DIR"] = str(temp)

@@ -23,3 +23,19 @@ def test_dbt_builds_with_the_projects_duckdb_memory_limit(reveil_env, monkeypatc
     monkeypatch.setenv("REVEIL_DUCKDB_MEMORY_LIMIT", "1GB")
     settings.export_warehouse_env()
     assert os.environ["REVEIL_DUCKDB_MEMORY_LIMIT"] == "1GB"
+
+
+def test_dbt_gets_duckdbs_threads_from_the_same_default(monkeypatch):
+    """dbt's DuckDB used 2 threads whatever the machine, Dagster's connections every core.
+    Both now use the cores this process may use (nproc), which the Makefile exports for
+    `make manifest` too: the profile's settings are part of dbt's partial-parse hash."""
+    monkeypatch.setenv("REVEIL_DUCKDB_THREADS", "1")  # so that teardown restores it
+    monkeypatch.delenv("REVEIL_DUCKDB_THREADS")
+    settings.export_warehouse_env()
+    assert os.environ["REVEIL_DUCKDB_THREADS"] == str(len(os.sched_getaffinity(0)))
+    assert settings.duckdb_config()["threads"] == len(os.sched_getaffinity(0))
+    monkeypatch.setenv("REVEIL_DUCKDB_THREADS", "3")
+    settings.export_warehouse_env()
+    assert os.environ["REVEIL_DUCKDB_THREADS"] == "3"
+    makefile = (settings.PROJECT_ROOT / "Makefile").read_text()
+    assert "export REVEIL_DUCKDB_THREADS ?= $(shell nproc" in makefile
