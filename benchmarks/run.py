@@ -105,6 +105,8 @@ def _env(data: Path) -> dict:
         DAGSTER_HOME=str(data / "dagster_home"),
         REVEIL_DUCKDB_TEMP_DIR=str(data / "tmp"),
         REVEIL_LOG_LEVEL="WARNING",
+        # as make does: `prepare`'s parse and the runs render dbt's profile alike
+        REVEIL_DUCKDB_THREADS=str(settings.duckdb_threads()),
     )
     (data / "dagster_home").mkdir(parents=True, exist_ok=True)
     # the project's instance settings of today (storage, pools), also over an earlier copy
