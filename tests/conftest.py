@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
+
+from dagster_project import settings
 
 
 @pytest.fixture
@@ -16,3 +20,14 @@ def reveil_env(tmp_path, monkeypatch):
     monkeypatch.setenv("REVEIL_SUPPRESSION_KEY", "test-key-not-secret")
     monkeypatch.setenv("REVEIL_GX_DATA_DOCS", "0")  # ~0.3 s per gate, not needed in tests
     return data
+
+
+@pytest.fixture
+def dagster_home(tmp_path, monkeypatch):
+    """A DAGSTER_HOME in tmp_path with the project's dagster.yaml, as make setup installs it
+    (pool duckdb_writer with one slot, run monitoring, the event log storage)."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(settings.PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    return home

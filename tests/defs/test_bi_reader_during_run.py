@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -39,11 +38,9 @@ def _pipeline(env: dict) -> subprocess.CompletedProcess:
     )
 
 
-def test_reader_during_a_full_pipeline_run(tmp_path, reveil_env):
-    env = {**os.environ, "REVEIL_LOG_LEVEL": "WARNING", "DAGSTER_HOME": str(tmp_path / "dh")}
-    (tmp_path / "dh").mkdir()
+def test_reader_during_a_full_pipeline_run(tmp_path, reveil_env, dagster_home):
     # the instance make run uses: the project's dagster.yaml (pool, event log storage)
-    shutil.copy(ROOT / "dagster.yaml", tmp_path / "dh" / "dagster.yaml")
+    env = {**os.environ, "REVEIL_LOG_LEVEL": "WARNING", "DAGSTER_HOME": str(dagster_home)}
     landing = reveil_env / "landing"
     yesterday = datetime.now(UTC).date() - timedelta(days=2)
     generate(landing, contacts=400, seed=11, as_of=yesterday)
@@ -93,7 +90,7 @@ def test_reader_during_a_full_pipeline_run(tmp_path, reveil_env):
     assert result["queries"] > 10
     assert len(result["versions_seen"]) >= 2  # it saw the publication of the second run
 
-    _purge_leaves_no_bytes_behind(reveil_env, tmp_path / "dh")
+    _purge_leaves_no_bytes_behind(reveil_env, dagster_home)
 
 
 def _files_containing(roots: list[Path], needles: list[bytes], skip: list[Path]) -> dict:

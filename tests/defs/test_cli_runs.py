@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -40,11 +39,7 @@ INGESTION = ["--select", "group:ingestion"]
 
 
 @pytest.fixture
-def instance(tmp_path, reveil_env, monkeypatch):
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(settings.PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
+def instance(dagster_home, reveil_env, monkeypatch):
     monkeypatch.setenv("REVEIL_LOG_LEVEL", "WARNING")
     with dg.DagsterInstance.get() as instance:
         yield instance

@@ -2,24 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
-
 import dagster as dg
-import pytest
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 
-from dagster_project import settings
 from dagster_project.lib import event_storage
 from dagster_project.lib.event_storage import ReveilSqliteEventLogStorage
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(settings.PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
-    return home
 
 
 @dg.asset(pool="duckdb_writer")
@@ -37,7 +24,7 @@ def doubled() -> None:
     return None
 
 
-def test_project_instance_stores_events_in_dagsters_files(home):
+def test_project_instance_stores_events_in_dagsters_files(dagster_home):
     """A run through the project's dagster.yaml is stored where Dagster's default storage
     keeps it, readable by Dagster's own class (a DAGSTER_HOME can switch back)."""
     with dg.DagsterInstance.get() as instance:
@@ -45,8 +32,8 @@ def test_project_instance_stores_events_in_dagsters_files(home):
         result = dg.materialize([numbers, numbers_positive, doubled], instance=instance)
         assert result.success
         stored = instance.all_logs(result.run_id)
-    assert (home / "history" / "runs" / f"{result.run_id}.db").exists()
-    plain = SqliteEventLogStorage(str(home / "history" / "runs"))
+    assert (dagster_home / "history" / "runs" / f"{result.run_id}.db").exists()
+    plain = SqliteEventLogStorage(str(dagster_home / "history" / "runs"))
     again = plain.get_logs_for_run(result.run_id)
     assert [e.dagster_event_type for e in again] == [e.dagster_event_type for e in stored]
     assert plain.get_latest_materialization_events([dg.AssetKey("doubled")])[dg.AssetKey("doubled")]

@@ -8,7 +8,6 @@ The real processes (a ``make run`` killed with SIGKILL, then the next one) are i
 from __future__ import annotations
 
 import logging
-import shutil
 import subprocess
 import uuid
 from datetime import timedelta
@@ -17,19 +16,15 @@ from types import SimpleNamespace
 import dagster as dg
 import pytest
 
-from dagster_project import cli, settings
+from dagster_project import cli
 from dagster_project.lib import local_runs
 
 POOL = "duckdb_writer"
 
 
 @pytest.fixture
-def instance(tmp_path, monkeypatch):
+def instance(dagster_home):
     """An instance of the project's dagster.yaml (pool limit 1, run monitoring) in tmp_path."""
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(settings.PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
     with dg.DagsterInstance.get() as instance:
         yield instance
 
