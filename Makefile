@@ -28,6 +28,9 @@ $(BIN)/python:
 
 setup: .setup-stamp manifest
 	@mkdir -p $(DAGSTER_HOME) && test -f $(DAGSTER_HOME)/dagster.yaml || cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+	@cmp -s dagster.yaml $(DAGSTER_HOME)/dagster.yaml || echo "note: $(DAGSTER_HOME)/dagster.yaml \
+	differs from the project's dagster.yaml (kept: it may hold your settings); to take the \
+	project's (pool, run monitoring, event log storage): cp dagster.yaml $(DAGSTER_HOME)/" >&2
 
 # dbt manifest that dagster-dbt loads (never parsed at import time).
 manifest: .setup-stamp
