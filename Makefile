@@ -3,7 +3,8 @@ SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
-export REVEIL_WAREHOUSE ?= $(CURDIR)/data/warehouse/reveil.duckdb
+# under REVEIL_DATA_DIR when it is set, as settings.warehouse_path() puts it
+export REVEIL_WAREHOUSE ?= $(or $(REVEIL_DATA_DIR),$(CURDIR)/data)/warehouse/reveil.duckdb
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 # DuckDB's spill folder, for dbt as for Dagster (settings.duckdb_temp_dir)
 export REVEIL_DUCKDB_TEMP_DIR ?= $(or $(REVEIL_DATA_DIR),$(CURDIR)/data)/tmp
@@ -15,7 +16,7 @@ DEMO_CONTACTS ?= 2000
 SEED ?= 42
 SCALE ?= 100k
 
-.PHONY: setup run test dev lint fmt demo-data manifest bench clean rollback
+.PHONY: setup run test dev lint fmt demo-data manifest docs bench clean rollback
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -35,6 +36,13 @@ setup: .setup-stamp manifest
 # dbt manifest that dagster-dbt loads (never parsed at import time).
 manifest: .setup-stamp
 	cd dbt && ../$(BIN)/dbt parse --quiet --profiles-dir . --project-dir .
+
+# dbt's docs site (every model and column described) for the warehouse of make run
+docs: setup
+	@mkdir -p "$(dir $(REVEIL_WAREHOUSE))"
+	cd dbt && ../$(BIN)/dbt docs generate --quiet --profiles-dir . --project-dir . \
+		$$(test -f "$(REVEIL_WAREHOUSE)" || echo --empty-catalog)  # no warehouse yet: no types
+	@echo "dbt docs: dbt/target/index.html (serve: cd dbt && ../$(BIN)/dbt docs serve --profiles-dir .)"
 
 demo-data: setup
 	$(BIN)/python -m dagster_project.cli demo-data --contacts $(DEMO_CONTACTS) --seed $(SEED)

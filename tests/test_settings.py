@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 
 from dagster_project import settings
 
@@ -39,3 +40,27 @@ def test_dbt_gets_duckdbs_threads_from_the_same_default(monkeypatch):
     assert os.environ["REVEIL_DUCKDB_THREADS"] == "3"
     makefile = (settings.PROJECT_ROOT / "Makefile").read_text()
     assert "export REVEIL_DUCKDB_THREADS ?= $(shell nproc" in makefile
+
+
+def test_makefile_puts_the_warehouse_where_settings_does(tmp_path, monkeypatch):
+    """`REVEIL_DATA_DIR=… make run` wrote everything under that folder but the warehouse, which
+    the Makefile pinned to the clone's data/: a user's exports went into the demo warehouse."""
+    env = {k: v for k, v in os.environ.items() if k not in ("REVEIL_WAREHOUSE", "MAKEFLAGS")}
+    for data_dir in (str(tmp_path / "elsewhere"), None):
+        if data_dir:
+            env["REVEIL_DATA_DIR"] = data_dir
+            monkeypatch.setenv("REVEIL_DATA_DIR", data_dir)
+        else:
+            env.pop("REVEIL_DATA_DIR", None)
+            monkeypatch.delenv("REVEIL_DATA_DIR", raising=False)
+        monkeypatch.delenv("REVEIL_WAREHOUSE", raising=False)
+        shown = subprocess.run(
+            ["make", "-s", "--no-print-directory", "--eval", "where: ; @echo $(REVEIL_WAREHOUSE)"]
+            + ["where"],
+            cwd=settings.PROJECT_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        assert shown == str(settings.warehouse_path())
