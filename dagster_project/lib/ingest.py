@@ -520,12 +520,24 @@ def _exact_number(value: str, ctype: str) -> str:
     return f"case when round({value}, {scale}) = {value} then try_cast({value} as {ctype}) end"
 
 
-def _parse_expr(column: str, ctype: str, src_type: str, mapping: Mapping) -> str:
+def _mapped_text(column: str, values: dict[str, str | None]) -> str:
+    """The column as trimmed text, the export's own words replaced by the mapping's
+    ``values:`` (a word mapped to null is NULL)."""
+    return _value_map(f"nullif(trim(cast({q(column)} as varchar)), '')", values)
+
+
+def _parse_expr(
+    column: str, ctype: str, src_type: str, mapping: Mapping, values: dict | None = None
+) -> str:
     """Expression turning the user's column into the canonical type; NULL where it fails
-    (the file check reports those rows)."""
+    (the file check reports those rows). With ``values`` (the mapping's words for a typed
+    column: `Loaded by proxy: "true"`), the words are replaced first and the result parsed
+    as text."""
     col = q(column)
     base = ctype.split("(")[0]
-    if src_type == ctype:
+    if values:
+        src_type = "VARCHAR"
+    elif src_type == ctype:
         return col
     if src_type != "VARCHAR":
         if src_type == "TIMESTAMP WITH TIME ZONE" and base == "TIMESTAMP":
@@ -538,7 +550,7 @@ def _parse_expr(column: str, ctype: str, src_type: str, mapping: Mapping) -> str
         ):
             return _exact_number(col, ctype)
         return f"try_cast({col} as {ctype})"
-    text = f"nullif(trim({col}), '')"
+    text = _mapped_text(column, values) if values else f"nullif(trim({col}), '')"
     if base == "TIMESTAMP":
         return _timestamp_expr(text, mapping.timestamp_formats)
     if base == "DATE":
@@ -681,12 +693,15 @@ def _file_select(
             selects.append(f"cast(null as {column.type}) as {q(column.name)}")
             continue
         used.append(user)
-        expr = _parse_expr(user, column.type, available[user], mapping)
+        words = mapping.value_maps.get(column.name)
         if column.type == "VARCHAR":
-            expr = _value_map(expr, mapping.value_maps.get(column.name))
-        elif available[user] != column.type:  # a cast that can fail: check every row
-            raw_text = f"nullif(trim(cast({q(user)} as varchar)), '')"
-            checks.append((column.name, user, f"{raw_text} is not null and ({expr}) is null"))
+            expr = _value_map(_parse_expr(user, column.type, available[user], mapping), words)
+        else:
+            expr = _parse_expr(user, column.type, available[user], mapping, words)
+        if column.type != "VARCHAR" and (words or available[user] != column.type):
+            # a cast that can fail: check every row (a word mapped to null is no failure)
+            given = _mapped_text(user, words or {})
+            checks.append((column.name, user, f"{given} is not null and ({expr}) is null"))
         selects.append(f"{expr} as {q(column.name)}")
 
     # one aggregate query per file: row count, repeated header lines, first bad value per column

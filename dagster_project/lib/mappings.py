@@ -187,8 +187,35 @@ _Yaml12Loader.add_implicit_resolver(
 )
 
 
+def check_mappings_dir(mappings_dir: Path) -> None:
+    """Refuse a mappings folder that would be misread without a word: a folder that does not
+    exist (a mistyped ``REVEIL_MAPPINGS_DIR`` read every source with the canonical names
+    and the run went green, the exports unread), a YAML file named after no source (only
+    ``<source>.yml`` is read: ``orders_shopify.yml`` was ignored), or two files for one
+    source (``orders.yml`` and ``orders.yaml``)."""
+    if not mappings_dir.is_dir():
+        raise MappingError(
+            f"the mappings folder {mappings_dir} does not exist (REVEIL_MAPPINGS_DIR): "
+            "create it, or unset the variable to use the project's data/mappings"
+        )
+    yamls = sorted(
+        p for p in mappings_dir.iterdir() if p.is_file() and p.suffix.lower() in (".yml", ".yaml")
+    )
+    strays = [p.name for p in yamls if p.stem not in SOURCES]
+    if strays:
+        raise MappingError(
+            f"{mappings_dir}: {', '.join(strays)} named after no source: a source's mapping is "
+            f"<source>.yml, one per source ({', '.join(sorted(SOURCES))})"
+        )
+    stems = [p.stem for p in yamls]
+    twice = sorted({stem for stem in stems if stems.count(stem) > 1})
+    if twice:
+        raise MappingError(f"{mappings_dir}: two mapping files for {', '.join(twice)}: keep one")
+
+
 def load_mapping(source: str, mappings_dir: Path) -> Mapping:
     """The mapping of ``source`` from ``mappings_dir``, or the identity mapping."""
+    check_mappings_dir(mappings_dir)
     path = mappings_dir / f"{source}.yml"
     if not path.exists():
         path = mappings_dir / f"{source}.yaml"

@@ -336,6 +336,51 @@ def test_unparseable_boolean(con, landing, loaded):
     assert (info.value.column, info.value.line) == ("is_machine_open", 2)
 
 
+def test_values_translate_an_exports_words_in_a_boolean_column(con, landing):
+    """`values:` was applied to text columns only: on a boolean it was ignored and every row
+    failed as "not a valid BOOLEAN". A word mapped to null is NULL, not a failure."""
+    header = "event_id,campaign_id,contact_id,event_type,occurred_at,is_machine_open\n"
+    rows = [
+        "E1,K1,C1,open,2026-01-02 10:00:00,Loaded by proxy",
+        "E2,K1,C1,open,2026-01-02 11:00:00,Opened",
+        "E3,K1,C1,sent,2026-01-02 09:00:00,Sent",
+    ]
+    write(landing / "email_events/e.csv", header + "\n".join(rows) + "\n")
+    mapping = parse_mapping(
+        {
+            "source": "email_events",
+            "values": {
+                "is_machine_open": {"Loaded by proxy": "true", "Opened": "false", "Sent": None}
+            },
+        }
+    )
+    stage_and_publish(con, landing, "email_events", mapping)
+    assert con.execute(
+        "select event_id, is_machine_open from raw.email_events order by 1"
+    ).fetchall() == [("E1", True), ("E2", False), ("E3", None)]
+    # a word the mapping does not know is still a bad value, with its line
+    write(landing / "email_events/e2.csv", header + "E4,K1,C1,open,2026-01-03 10:00:00,Maybe\n")
+    with pytest.raises(ingest.LandingFileError, match="not a valid BOOLEAN") as info:
+        ingest.stage_source(con, mapping, landing)
+    assert (info.value.column, info.value.line) == ("is_machine_open", 2)
+
+
+def test_a_mappings_folder_that_would_be_misread_is_refused(tmp_path):
+    with pytest.raises(MappingError, match="does not exist"):
+        load_mapping("orders", tmp_path / "mapping")  # a typo: the folder is "mappings"
+    folder = tmp_path / "mappings"
+    write(folder / "orders_shopify.yml", "source: orders\n")
+    write(folder / "README.md", "notes\n")  # not a mapping: fine
+    with pytest.raises(MappingError, match="orders_shopify.yml named after no source"):
+        load_mapping("contacts", folder)
+    (folder / "orders_shopify.yml").rename(folder / "orders.yml")
+    write(folder / "orders.yaml", "source: orders\n")
+    with pytest.raises(MappingError, match="two mapping files for orders"):
+        load_mapping("orders", folder)
+    (folder / "orders.yaml").unlink()
+    assert load_mapping("orders", folder).path == folder / "orders.yml"
+
+
 def test_duplicated_header_names(con, landing, loaded):
     write(
         landing / "orders/o1.csv",
