@@ -310,6 +310,31 @@ def test_clean_delivery_passes_and_skips_the_volume_band_on_the_first_loads(tmp_
     assert "landing_orders" in _value(result, "result")
 
 
+def test_orders_in_another_currency_than_the_reporting_one_are_refused(tmp_path, monkeypatch):
+    """USD orders loaded beside EUR ones were summed into the same revenue without a word (the
+    rule only asked for three letters). Case and spaces don't matter; REVEIL_CURRENCY sets the
+    reporting currency."""
+    staged = [
+        _order("o1"),
+        _order("o2", currency="eur"),
+        _order("o3", currency=" EUR "),
+        _order("o4", currency="USD"),
+    ]
+    db = _warehouse(tmp_path / "w.duckdb", {"orders": staged})
+    result = checks.landing_gate("orders", CFG, RUN, database=db)
+    assert not result.passed
+    assert _failed(result) == ["expect_column_values_to_match_regex(currency)"]
+    assert _outcome(result, "expect_column_values_to_match_regex(currency)")["samples"] == ["USD"]
+    monkeypatch.setenv("REVEIL_CURRENCY", "usd")
+    in_usd = checks.resolve_settings({"data_docs": False})
+    assert in_usd.currency == "USD"
+    usd_only = _warehouse(tmp_path / "u.duckdb", {"orders": [_order("o4", currency="USD")]})
+    assert checks.landing_gate("orders", in_usd, RUN, database=usd_only).passed
+    monkeypatch.setenv("REVEIL_CURRENCY", "euro")
+    with pytest.raises(gates.GateInfrastructureError, match="REVEIL_CURRENCY"):
+        checks.resolve_settings()
+
+
 def test_each_bad_order_is_named_with_samples(tmp_path):
     staged = [
         _order("o1"),

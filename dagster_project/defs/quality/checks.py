@@ -28,6 +28,7 @@ the Launchpad), falling back to ``REVEIL_GATE_*`` environment variables, then to
 
 import dataclasses
 import os
+import re
 import shutil
 import time
 from collections.abc import Iterable, Mapping
@@ -73,6 +74,9 @@ class GateSettings:
     volume_min_baseline_rows: int = 100
     freshness_days: int = 3
     future_tolerance_hours: float = 6.0
+    # ISO 4217 code of every amount: the marts add amounts up (revenue at stake, RFM monetary,
+    # KPIs) and the dbt vars' costs are in it; orders in another currency are refused
+    currency: str = "EUR"
     inactive_share_min: float = 0.05
     inactive_share_max: float = 0.80
     data_docs: bool = True
@@ -93,6 +97,7 @@ ENV_VARS: dict[str, str] = {
     "volume_min_baseline_rows": "REVEIL_GATE_VOLUME_MIN_BASELINE_ROWS",
     "freshness_days": "REVEIL_GATE_FRESHNESS_DAYS",
     "future_tolerance_hours": "REVEIL_GATE_FUTURE_TOLERANCE_HOURS",
+    "currency": "REVEIL_CURRENCY",
     "inactive_share_min": "REVEIL_GATE_INACTIVE_SHARE_MIN",
     "inactive_share_max": "REVEIL_GATE_INACTIVE_SHARE_MAX",
     "data_docs": "REVEIL_GX_DATA_DOCS",
@@ -108,6 +113,11 @@ def _parse(name: str, text: str) -> Any:
         return text.strip().lower() not in _FALSE
     if name == "data_docs_dir":
         return Path(text).expanduser().resolve()
+    if name == "currency":
+        code = text.strip().upper()
+        if not re.fullmatch(r"[A-Z]{3}", code):
+            raise ValueError(f"an ISO 4217 code of 3 letters, got {text!r}")
+        return code
     if isinstance(default, int):
         return int(text)
     return float(text)
@@ -151,6 +161,7 @@ class QualityGateConfig(dg.ConfigurableResource):
     volume_min_baseline_rows: int | None = None
     freshness_days: int | None = None
     future_tolerance_hours: float | None = None
+    currency: str | None = None
     inactive_share_min: float | None = None
     inactive_share_max: float | None = None
     data_docs: bool | None = None
@@ -579,6 +590,8 @@ def landing_gate(
         return no_new_rows(source, facts, cfg, started_at)
     band, band_reason = volume_band(facts.previous_loads, cfg)
     parameters = {
+        # the reporting currency, whatever the case and spaces (dbt's staging normalises them)
+        "currency_pattern": rf"^\s*(?i:{cfg.currency})\s*$",
         "future_cutoff": future_cutoff(started_at, cfg),
         "freshness_cutoff": freshness_cutoff(started_at, cfg),
         "volume_min_rows": band[0] if band else None,
