@@ -91,6 +91,7 @@ class StageResult:
     files: list[StagedFile] = field(default_factory=list)
     skipped_files: int = 0
     not_exports: list[str] = field(default_factory=list)  # paths skipped by name
+    never_delivered: bool = False  # an optional source with no file, now or before
 
     @property
     def rows(self) -> int:
@@ -834,7 +835,7 @@ def stage_source(
     pending: list[tuple[StagedFile, tuple[Path, str, _FileShape]]] = []
     files, not_exports = landing_files(mapping, landing_dir)
     result.not_exports = [str(path.relative_to(landing_dir)) for path in not_exports]
-    if not files and not done:
+    if not files and not done and not source.optional:
         folder = landing_dir / mapping.folder
         wanted = f" matching {mapping.pattern!r}" if mapping.pattern else ""
         skipped = (
@@ -880,6 +881,7 @@ def stage_source(
             raise LandingFileError(pending[-1][0].path, _error_kind(exc)) from None
         raise
     result.files = [s for s, _ in pending]
+    result.never_delivered = source.optional and not files and not done
     return result
 
 

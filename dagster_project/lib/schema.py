@@ -36,6 +36,9 @@ class Source:
     # raw.<name>_superseded, so the incremental dbt models also recompute what the row left
     # (the contact an order moved away from, the day it was dated)
     superseded_columns: tuple[str, ...] = ()
+    # a source a business may not have (a B2C shop keeps no company registry; a shop's order
+    # export without its lines): no file ever delivered is an empty source, not an error
+    optional: bool = False
     extra: dict = field(default_factory=dict)
 
     @property
@@ -201,6 +204,7 @@ ORDER_LINES = Source(
     description="Order lines: products and categories of each order.",
     key=("order_id", "line_number"),
     merge="upsert",
+    optional=True,  # without lines: no categories, recommendations or baskets
     columns=(
         C("order_id", "VARCHAR", description="Order the line belongs to."),
         C("line_number", "INTEGER", description="Position of the line in the order (1-based)."),
@@ -216,6 +220,7 @@ COMPANY_REGISTRY = Source(
     description="Company registry extract (SIRENE-like): administrative status of companies.",
     key=("siret",),
     merge="upsert",
+    optional=True,  # without it: no company_closed / moved / acquired reasons
     columns=(
         C("siret", "VARCHAR", description="SIRET of the establishment."),
         C("administrative_status", "VARCHAR", description="active or closed."),

@@ -418,6 +418,16 @@ def test_missing_files_for_a_source_never_loaded(con, landing):
         ingest.stage_source(con, identity("campaigns"), landing)
 
 
+@pytest.mark.parametrize("source", ["company_registry", "order_lines"])
+def test_an_optional_source_never_delivered_stays_empty(con, landing, source):
+    """A B2C shop keeps no company registry; a shop's order export may come without its
+    lines: the run stopped at "no landing file" for them."""
+    staged = ingest.stage_source(con, identity(source), landing)
+    assert staged.never_delivered and staged.files == []
+    published = ingest.publish(con, [source], run_id="test")[source]
+    assert (published.inserted, published.total_rows) == (0, 0)
+
+
 def test_one_bad_file_among_good_ones_stages_nothing(con, landing, loaded):
     write(landing / "orders/o1.csv", ORDERS_HEADER + "O1,C1,2026-01-02 10:00:00,10,EUR,completed\n")
     write(landing / "orders/o2.csv", ORDERS_HEADER + "O2,C1,not a date,10,EUR,completed\n")

@@ -60,6 +60,11 @@ def _staged_asset(source_name: str) -> dg.AssetsDefinition:
                     description=f"Bad landing file for {source_name}: {exc}",
                     metadata={"file": exc.file, "column": exc.column or "", "line": exc.line or 0},
                 ) from exc
+        if result.never_delivered:
+            context.log.info(
+                f"{source_name}: no file delivered yet in {landing / mapping.folder}; an "
+                "optional source, so it stays empty (the marts leave out what it feeds)"
+            )
         if result.not_exports:
             context.log.info(
                 f"{source_name}: skipped {len(result.not_exports)} file(s) that are not exports "

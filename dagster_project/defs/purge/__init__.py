@@ -13,6 +13,7 @@ resource use.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 
 import dagster as dg
@@ -47,7 +48,14 @@ def run_purge_dry_run(
     job = dg.Definitions.merge(defs).resolve_job_def(purge_job.name)
     result = job.execute_in_process(
         instance=instance,
-        run_config={"ops": {PURGE_OP: {"config": {"dry_run": True}}}},
+        run_config={
+            "ops": {PURGE_OP: {"config": {"dry_run": True}}},
+            # the console at the daily run's level (DEBUG by default: a dozen engine lines
+            # printed under make run's summary)
+            "loggers": {
+                "console": {"config": {"log_level": os.environ.get("REVEIL_LOG_LEVEL", "INFO")}}
+            },
+        },
         tags={**(tags or {}), "reveil/trigger": "cli"},
         raise_on_error=False,
     )
