@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import shutil
+import sys
 
 import pytest
 
 from dagster_project import settings
+
+# pytest-xdist's workers run as `python -c …` (execnet): their __main__ has neither __spec__
+# nor __file__, which pyspark takes for a doctest run: importing pyspark.sql.connect (Great
+# Expectations does, when the Spark extra is installed) calls sys.exit(0) and kills the
+# worker. A name for the worker's __main__ tells pyspark it is not one.
+_main = sys.modules["__main__"]
+if getattr(_main, "__spec__", None) is None and not hasattr(_main, "__file__"):
+    _main.__file__ = "<pytest-xdist worker>"
 
 
 @pytest.fixture
