@@ -937,6 +937,7 @@ class PublishResult:
     inserted: int
     replaced: int
     total_rows: int
+    dropped: int = 0  # staged rows the row filter kept out (purged or suppressed people)
 
 
 def publish(
@@ -975,13 +976,22 @@ def publish(
             raw = f"{RAW}.{q(name)}"
             key_match = " and ".join(f"r.{q(k)} = s.{q(k)}" for k in source.key)
             extra = (row_filter or {}).get(name)
-            where = f"where {extra}" if extra else ""
+            where = ""
             staged_rows = con.execute(
                 f"select coalesce(sum(row_count), 0) from {STAGED}._files where source = ?",
                 [name],
             ).fetchone()[0]
-            replaced = 0
+            replaced = dropped = 0
+            if extra:
+                dropped = con.execute(
+                    f"select count(*) from {staged} s where not ({extra})"
+                ).fetchone()[0]
             if source.merge == "upsert":
+                if extra:
+                    # a row kept out replaces nothing: a live contact re-delivered with a
+                    # suppressed email keeps its stored version (deleting it orphaned its
+                    # orders and events and failed every later build)
+                    staged = f"(select s.* from {staged} s where {extra})"
                 keys = ", ".join(q(k) for k in source.key)
                 if source.superseded_table:
                     _record_superseded(con, source, staged, key_match)
@@ -1030,7 +1040,9 @@ def publish(
             con.execute(f"delete from {STAGED}._files where source = ?", [name])
             con.execute(f"create or replace view {STAGED}.{q(name)} as {_empty(name)}")
             total = con.execute(f"select count(*) from {raw}").fetchone()[0]
-            results[name] = PublishResult(name, files, staged_rows, inserted, replaced, total)
+            results[name] = PublishResult(
+                name, files, staged_rows, inserted, replaced, total, dropped
+            )
         con.execute("commit")
     except Exception:
         con.execute("rollback")

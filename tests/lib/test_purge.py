@@ -304,6 +304,31 @@ def test_suppression_survives_reimport(warehouse, tmp_path):
         assert personal_data_hits(con, PURGED) == []
 
 
+def test_a_live_contact_re_delivered_with_a_suppressed_email_keeps_its_stored_version(
+    warehouse, tmp_path
+):
+    """The loader deleted c3's stored row (the key matched), then the suppression filter kept
+    the new one out: c3 was gone, its orders and events orphaned, every later build failed."""
+    landing = tmp_path / "landing"
+    update = landing / "contacts" / "crm_update.csv"
+    update.parent.mkdir(parents=True)
+    update.write_text(
+        "contact_id,email,business_type,created_at,email_consent,sms_consent,push_consent\n"
+        "c3,zelda.quornwhistle@example.com,B2C,2020-01-01,true,false,false\n"  # c1's address
+    )
+    with duckdb.connect(str(warehouse)) as con:
+        purge.run_purge(con, exports_dir=tmp_path / "exports", run_id="r4", dry_run=False)
+        ingest.stage_source(con, parse_mapping({"source": "contacts"}), landing)
+        published = ingest.publish(
+            con, ["contacts"], run_id="update", row_filter=privacy.suppression_row_filter(con)
+        )["contacts"]
+        assert (published.inserted, published.replaced, published.dropped) == (0, 0, 1)
+        assert con.execute("select email from raw.contacts where contact_id = 'c3'").fetchall() == [
+            (PEOPLE["c3"][0],)
+        ]
+        assert personal_data_hits(con, PURGED) == []
+
+
 def test_real_purge_refuses_without_key(warehouse, tmp_path, monkeypatch):
     monkeypatch.delenv(privacy.KEY_ENV)
     with duckdb.connect(str(warehouse)) as con:

@@ -155,6 +155,12 @@ def publish_raw(context: dg.AssetExecutionContext, duckdb: WarehouseResource):
     for name, count in superseded_counts.items():
         yield dg.MaterializeResult(asset_key=raw_key(name), metadata={"dagster/row_count": count})
     for name, res in results.items():
+        if res.dropped:
+            context.log.warning(
+                f"{name}: {res.dropped} staged row(s) of purged or suppressed people kept out "
+                "(a purged person's old export, or a contact re-delivered with a suppressed "
+                "email: its stored version is kept)"
+            )
         yield dg.MaterializeResult(
             asset_key=raw_key(name),
             metadata={
@@ -162,6 +168,7 @@ def publish_raw(context: dg.AssetExecutionContext, duckdb: WarehouseResource):
                 "rows_staged": res.staged_rows,
                 "rows_inserted": res.inserted,
                 "rows_replaced": res.replaced,
+                "rows_kept_out": res.dropped,
                 "dagster/row_count": res.total_rows,
                 "loaded_at": dg.MetadataValue.timestamp(time.time()),
             },
