@@ -602,6 +602,20 @@ class _FileShape:
 _OTHER_DELIMITERS = (";", ",", "\t", "|")
 
 
+def _known_names(mapping: Mapping) -> set[str]:
+    """Column names a header may hold (lower case): the mapping's and the canonical ones."""
+    names = {c.name for c in mapping.source.columns}
+    names |= {mapping.source_column(c.name) or c.name for c in mapping.source.columns}
+    return {n.lower() for n in names}
+
+
+def _header_name(name: str, known: set[str]) -> str:
+    """A header name as a message may show it: as is when the mapping knows it, else by its
+    shape (a first line taken for a header because one field is a column name — `email` is
+    also a preferred channel — is data: emails, names, phones)."""
+    return repr(name) if name.lower() in known else f"shaped {value_shape(name)!r}"
+
+
 def _check_header_names(header: list[str], mapping: Mapping, rel: str) -> None:
     """Refuse a header line that names none of the mapping's columns: it is data (a file
     without a header, banner lines to skip) or one field (the wrong delimiter), and its
@@ -657,11 +671,12 @@ def _file_select(
         seen: dict[str, int] = {}
         for position, name in enumerate(header, start=1):
             if name in seen:
+                shown = _header_name(name, _known_names(mapping))
                 raise LandingFileError(
                     rel,
-                    f"the header names column {name!r} twice (positions {seen[name]} "
+                    f"the header names column {shown} twice (positions {seen[name]} "
                     f"and {position})",
-                    column=name,
+                    column=name if shown == repr(name) else shown,
                     line=mapping.csv.skip_rows + 1,
                 )
             seen[name] = position
@@ -685,10 +700,13 @@ def _file_select(
                 continue
             if column.required:
                 mapped = f" (mapped from {user!r})" if user != column.name else ""
+                known = _known_names(mapping)
+                has = [_header_name(n, known) for n in sorted(available)]
                 raise LandingFileError(
                     rel,
-                    f"required column missing{mapped}; the file has: "
-                    f"{', '.join(sorted(available))}",
+                    f"required column missing{mapped}; the file has: {', '.join(has)} "
+                    "(names the mapping does not know shown by their shape: digits as 9, "
+                    "letters as a)",
                     column=user or column.name,
                 )
             selects.append(f"cast(null as {column.type}) as {q(column.name)}")

@@ -288,6 +288,24 @@ def test_missing_required_column(con, landing, loaded):
     assert_rejected(con, landing, loaded, "required column missing", column="amount")
 
 
+def test_a_data_line_taken_for_a_header_is_never_quoted(con, landing):
+    """A file without its header line whose first row holds a column name (`email` is also a
+    preferred channel) was read as a header: the errors quoted the row (email, name, phone)."""
+    row = "C9,+33612341111,jeanne.leak@example.org,LeakDurand,email,B2C,2024-01-01,true"
+    write(landing / "contacts/no_header.csv", row + "\n" + row.replace("C9", "C8") + "\n")
+    with pytest.raises(ingest.LandingFileError, match="required column missing") as info:
+        ingest.stage_source(con, identity("contacts"), landing)
+    message = str(info.value)
+    assert "'email'" in message and "shaped 'AaaaAaaaaa'" in message  # known as is, others shaped
+    for leak in ("jeanne", "LeakDurand", "33612341111"):
+        assert leak not in message
+    twice = "jeanne.leak@example.org,contact_id,jeanne.leak@example.org\nx,y,z\n"
+    write(landing / "contacts/no_header.csv", twice)
+    with pytest.raises(ingest.LandingFileError, match="twice") as info:
+        ingest.stage_source(con, identity("contacts"), landing)
+    assert "jeanne" not in str(info.value) and "jeanne" not in (info.value.column or "")
+
+
 def test_unparseable_date(con, landing, loaded):
     write(
         landing / "orders/o1.csv",
