@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import time
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -183,6 +184,22 @@ def mask_value(value: Any) -> Any:
             return f"{local[:1]}***@{masked_domain}"
         return f"{text[0]}***"
     return "***"
+
+
+_EMAIL_LIKE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_PHONE_LIKE = re.compile(r"^\s*\+\d[\d .\-()]{6,}$")  # the international form: +33 6 12…
+
+
+def looks_personal(value: Any) -> bool:
+    """An email address or an international phone number, whatever the column: an export
+    mapped wrongly puts them in ``status`` or ``currency``, whose samples are not masked by
+    column. (A name in such a column can't be told from a word: the column mapping is the
+    defence there.)"""
+    if isinstance(value, Mapping):
+        return any(looks_personal(v) for v in value.values())
+    if not isinstance(value, str):
+        return False
+    return bool(_EMAIL_LIKE.search(value) or _PHONE_LIKE.match(value))
 
 
 def pii_columns_for(table: str) -> frozenset[str]:
@@ -613,24 +630,33 @@ def _mask_stored_result(context, result, masked_columns: set[str], stored_keys: 
     changed = False
     for r in result.results:
         details = r.result
-        if r.expectation_config.kwargs.get("column") not in masked_columns or not details:
+        if not details:
             continue
+        personal = r.expectation_config.kwargs.get("column") in masked_columns
+
+        def masked(value: Any, personal: bool = personal) -> Any:
+            nonlocal changed
+            if personal or looks_personal(value):
+                changed = True
+                return mask_value(value)
+            return value
+
         for key in ("partial_unexpected_list", "unexpected_list"):
             if details.get(key):
-                details[key] = [mask_value(v) for v in details[key]]
-                changed = True
+                details[key] = [masked(v) for v in details[key]]
         if details.get("partial_unexpected_counts"):
             details["partial_unexpected_counts"] = [
-                {**c, "value": mask_value(c.get("value"))}
+                {**c, "value": masked(c.get("value"))}
                 for c in details["partial_unexpected_counts"]
             ]
-            changed = True
         observed = details.get("observed_value")
-        if observed is not None:
+        if observed is not None and personal:
             details["observed_value"] = (
                 None if isinstance(observed, Mapping | list) else mask_value(observed)
             )
             changed = True
+        elif observed is not None and not isinstance(observed, Mapping | list):
+            details["observed_value"] = masked(observed)
     if not changed:
         return
     for key in stored_keys:
@@ -650,7 +676,7 @@ def _outcome(r, masked_columns: set[str], sample_limit: int) -> ExpectationOutco
     personal = column in masked_columns
 
     def shown(value: Any) -> Any:
-        return mask_value(value) if personal else _plain(value)
+        return mask_value(value) if personal or looks_personal(value) else _plain(value)
 
     samples = tuple(shown(v) for v in (details.get("partial_unexpected_list") or [])[:sample_limit])
     observed = details.get("observed_value")

@@ -152,6 +152,50 @@ def test_personal_columns_from_schema_are_masked(warehouse):
     assert "jean.dupont" not in result.to_markdown()
 
 
+def test_emails_and_phones_are_masked_in_any_column(tmp_path):
+    """An email or a phone in a column that holds no personal data (an export mapped wrongly:
+    emails in `status`) reached the check's samples, Dagster's event log and the Data Docs."""
+    path = tmp_path / "w.duckdb"
+    _create(
+        path,
+        {
+            "raw.orders": (
+                "order_id VARCHAR, status VARCHAR",
+                [
+                    ("o1", "completed"),
+                    ("o2", "lost.customer@example.org"),
+                    ("o3", "+33 6 12 34 56 78"),
+                    ("o4", "pending"),
+                ],
+            )
+        },
+    )
+    docs = tmp_path / "docs"
+    in_set = gx.expectations.ExpectColumnValuesToBeInSet(column="status", value_set=["completed"])
+    result = run_suite(path, "raw.orders", "status_docs", [in_set], data_docs_dir=docs)
+    (status,) = result.expectations
+    assert sorted(status.sample_unexpected) == ["+***", "l***@e***.org", "pending"]
+    written = [p.read_text() for p in docs.rglob("*") if p.suffix in (".html", ".json")]
+    assert written and not any("lost.customer" in t or "12 34 56" in t for t in written)
+    assert any("pending" in text for text in written)  # a plain word is still shown
+
+
+@pytest.mark.parametrize(
+    ("value", "personal"),
+    [
+        ("a.b@example.org", True),
+        ("+33 6 12 34 56 78", True),
+        ("C0000254", False),  # a contact id
+        ("73282932000074", False),  # a SIRET
+        ("completed", False),
+        ({"order_id": "o1", "email": "x@y.fr"}, True),
+        (12, False),
+    ],
+)
+def test_looks_personal(value, personal):
+    assert gates.looks_personal(value) is personal
+
+
 @pytest.mark.parametrize(
     ("value", "masked"),
     [
