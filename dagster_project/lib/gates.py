@@ -646,8 +646,7 @@ def _mask_stored_result(context, result, masked_columns: set[str], stored_keys: 
                 details[key] = [masked(v) for v in details[key]]
         if details.get("partial_unexpected_counts"):
             details["partial_unexpected_counts"] = [
-                {**c, "value": masked(c.get("value"))}
-                for c in details["partial_unexpected_counts"]
+                {**c, "value": masked(c.get("value"))} for c in details["partial_unexpected_counts"]
             ]
         observed = details.get("observed_value")
         if observed is not None and personal:
