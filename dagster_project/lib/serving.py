@@ -399,7 +399,11 @@ def publish_serving(
 
 
 def prune_versions(serving_dir: Path | str, keep: int) -> list[str]:
-    """Delete all but the newest ``keep`` versions (never the one being served). Ids deleted."""
+    """Delete all but the newest ``keep`` versions (never the one being served), and the
+    partial files of publications that were killed before their rename (each a full copy of
+    the marts; publications never overlap: the ``duckdb_writer`` pool). Ids deleted."""
+    for leftover in versions_dir(serving_dir).glob(f".*{_PARTIAL_SUFFIX}*"):
+        leftover.unlink(missing_ok=True)
     current = current_version(serving_dir)
     versions = list_versions(serving_dir)
     pruned = []

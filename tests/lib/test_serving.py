@@ -162,6 +162,22 @@ def test_keep_prunes_the_oldest_versions(warehouse, serving_dir):
         serving.publish_serving(warehouse, serving_dir, keep=0)
 
 
+def test_a_publication_removes_the_partial_files_of_a_killed_one(warehouse, serving_dir):
+    """A publication killed before its rename left a full copy of the marts behind
+    (versions/.reveil_serving_*.partial, its .wal); only the purge removed them."""
+    serving.publish_serving(warehouse, serving_dir)
+    folder = serving.versions_dir(serving_dir)
+    killed = [
+        folder / ".reveil_serving_x.duckdb.partial",
+        folder / ".reveil_serving_x.duckdb.partial.wal",
+    ]
+    for path in killed:
+        path.write_bytes(b"a killed copy")
+    serving.publish_serving(warehouse, serving_dir)
+    assert not any(path.exists() for path in killed)
+    assert len(serving.list_versions(serving_dir)) == 2
+
+
 def test_nothing_to_publish_leaves_the_served_file_alone(warehouse, serving_dir):
     info = serving.publish_serving(warehouse, serving_dir)
     with pytest.raises(serving.ServingError, match="nothing to publish"):
