@@ -7,8 +7,9 @@ and its slot taken, and Dagster never frees either: no run launcher watches an i
 This module
 
 * tags every run the CLI starts with the process that runs it (``process_tags``);
-* at CLI start, marks FAILED the runs of this host whose process is gone and frees their pool
-  slots, and frees the slots that finished runs still hold (``recover_dead_runs``);
+* at CLI start, marks FAILED the runs of this host whose process is gone, stops the dbt
+  processes they left running (still writing the warehouse) and frees their pool slots, and
+  frees the slots that finished runs still hold (``recover_dead_runs``);
 * while a run executes (``RunGuard``): says which run holds the slot a step waits for, and
   on SIGINT/SIGTERM stops the run, the wait for a slot included (Dagster's in-process loop only
   notes the signal there), and the dbt process of the running step.
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import _thread
 import contextlib
+import os
 import select
 import signal
 import socket
@@ -49,6 +51,8 @@ FINISHED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.Dagster
 
 # dbt gets this long to stop after SIGINT (it cancels its queries), then it is killed.
 CHILD_GRACE_SECONDS = 20.0
+# The dbt processes a dead run left running: as long, after SIGINT, before SIGKILL.
+LEFTOVER_GRACE_SECONDS = CHILD_GRACE_SECONDS
 POLL_SECONDS = 1.0
 SYNC_BYTE = 0  # written next to the signal numbers on the wakeup socket by ``sync``
 
@@ -101,8 +105,9 @@ def _describe(run: dg.DagsterRun) -> str:
 
 
 def recover_dead_runs(instance: dg.DagsterInstance) -> list[str]:
-    """Mark FAILED the unfinished runs of this host whose process is gone, free their pool
-    slots, and free the slots still held by finished runs. One line per run recovered."""
+    """Mark FAILED the unfinished runs of this host whose process is gone, stop the processes
+    they left running (``stop_leftovers``), free their pool slots, and free the slots still
+    held by finished runs. One line per run recovered and per process stopped."""
     storage = instance.event_log_storage
     if not storage.supports_global_concurrency_limits:
         holders: dict[str, set[str]] = {}
@@ -118,6 +123,8 @@ def recover_dead_runs(instance: dg.DagsterInstance) -> list[str]:
         if owner_alive(run) is not False:
             continue
         pid = run.tags[TAG_PID]
+        # before the slot is freed: a step waiting for it would find the warehouse locked
+        stopped = stop_leftovers(run.run_id)
         instance.report_run_failed(
             run,
             f"The process that ran it (pid {pid} on {host}) no longer exists (killed?); "
@@ -132,6 +139,7 @@ def recover_dead_runs(instance: dg.DagsterInstance) -> list[str]:
             f"UTC by pid {pid}, which no longer exists): marked FAILED"
             + (f", freed its slot in pool {', '.join(sorted(pools))}" if pools else "")
         )
+        lines += stopped
     if holders:
         runs = {
             record.dagster_run.run_id: record.dagster_run
@@ -146,6 +154,76 @@ def recover_dead_runs(instance: dg.DagsterInstance) -> list[str]:
                     f"{run_id} ({run.status.value if run else 'deleted'})"
                 )
     return lines
+
+
+def leftovers(run_id: str) -> list[psutil.Process]:
+    """Processes that a run's dbt invocations started, found by their environment: dagster-dbt
+    sets ``DAGSTER_DBT_CLI`` and a ``DBT_TARGET_PATH`` of its own per invocation, named
+    ``<op>-<first 7 characters of the run id>-<random>``; their children inherit both. A
+    process whose parent was killed is no longer its child: only its environment tells."""
+    found = []
+    for process in psutil.process_iter():
+        if process.pid == os.getpid():
+            continue
+        with contextlib.suppress(psutil.Error):  # gone, or another user's
+            env = process.environ()
+            if env.get("DAGSTER_DBT_CLI") != "true":
+                continue
+            parts = Path(env.get("DBT_TARGET_PATH", "")).name.split("-")
+            if len(parts) >= 3 and parts[-2] == run_id[:7]:
+                found.append(process)
+    return found
+
+
+def stop_leftovers(run_id: str) -> list[str]:
+    """Stop the processes of ``leftovers(run_id)``: SIGINT (dbt cancels its queries, DuckDB
+    rolls back), SIGKILL after ``LEFTOVER_GRACE_SECONDS``. One line per process."""
+    processes = {process: _command(process) for process in leftovers(run_id)}
+    if not processes:
+        return []
+    _signal_all(list(processes), signal.SIGINT)
+    alive = _wait_gone(list(processes), LEFTOVER_GRACE_SECONDS)
+    _signal_all(alive, signal.SIGKILL)
+    still = _wait_gone(alive, 5.0)
+    lines = []
+    for process, command in processes.items():
+        if process in still:
+            how = "could not be stopped (it survived SIGKILL)"
+        elif process in alive:
+            how = f"killed: still running {LEFTOVER_GRACE_SECONDS:.0f} s after SIGINT"
+        else:
+            how = "stopped by SIGINT"
+        lines.append(f"  process {process.pid} left running by run {run_id} ({command}): {how}")
+    return lines
+
+
+def _command(process: psutil.Process, limit: int = 120) -> str:
+    """A process's command line, executables shown by name, shortened to ``limit``."""
+    try:
+        args = process.cmdline()
+    except psutil.Error:
+        return "command line unreadable"
+    shown = [Path(arg).name if i < 2 and "/" in arg else arg for i, arg in enumerate(args)]
+    text = " ".join(" ".join(shown).split()) or process.name()  # on one line
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _wait_gone(processes: list[psutil.Process], timeout: float) -> list[psutil.Process]:
+    """Wait up to ``timeout`` for the processes to end; those still running. A zombie counts as
+    ended: it holds no file (its new parent may not reap it at once)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        alive = [p for p in processes if _running(p)]
+        if not alive or time.monotonic() >= deadline:
+            return alive
+        time.sleep(0.1)
+
+
+def _running(process: psutil.Process) -> bool:
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def _is_dbt(process: psutil.Process) -> bool:

@@ -5,7 +5,9 @@ instance whose pool ``duckdb_writer`` has one slot (the project's dagster.yaml):
   frees the slot and completes (it used to wait forever, silently);
 * waiting for a slot a live run holds, it says which run holds it, and Ctrl-C stops it;
 * SIGTERM while dbt builds: dbt is stopped with it, the exit code is 143, the warehouse is not
-  left locked, and it says what was published (raw) and what was not (the served marts).
+  left locked, and it says what was published (raw) and what was not (the served marts);
+* SIGKILL while dbt builds: no dbt of that run outlives the next ``make run``'s start (it used
+  to keep the warehouse locked, and every step of the next run failed), which succeeds.
 
 The first two run the ingestion assets only (``--select group:ingestion``): the pool and the
 recovery are the same for every step, and the whole job takes ~80 s more per run.
@@ -190,3 +192,42 @@ def test_sigterm_while_dbt_builds_stops_dbt_and_says_what_was_published(
     with duckdb.connect(str(settings.warehouse_path())) as con:
         assert con.execute("select count(*) from raw.contacts").fetchone()[0] == 150
     assert not (settings.serving_dir() / "reveil.duckdb").exists()
+
+
+def test_a_run_killed_while_dbt_builds_leaves_no_dbt_writing_the_warehouse(
+    instance, reveil_env, tmp_path
+):
+    generate(reveil_env / "landing", contacts=150, seed=7)
+    first = _start(tmp_path / "first.log")  # the whole daily job
+    try:
+        dbt = _wait_for(
+            lambda: local_runs.dbt_children(first.pid), timeout=180, what="dbt to start"
+        )[0]
+        [run] = _cli_runs(instance, first.pid)
+        _wait_for(
+            lambda: any(
+                record.asset_key.path[0] in ("staging", "seeds", "intermediate")
+                for record in instance.get_records_for_run(
+                    run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+                ).records
+            ),
+            timeout=120,
+            what="a dbt model built",
+        )
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    log = tmp_path / "second.log"
+    second = _start(log)
+    try:
+        _wait_for(lambda: "recovered run" in log.read_text(), timeout=120, what="the recovery")
+        assert not local_runs.leftovers(run.run_id), "a dbt of the killed run still runs"
+        assert not (dbt.is_running() and dbt.status() != psutil.STATUS_ZOMBIE)
+        code = second.wait(timeout=600)
+    finally:
+        if second.poll() is None:
+            second.kill()
+    output = log.read_text()
+    assert code == 0, output[-3000:]
+    assert f"recovered run {run.run_id} (reveil_daily, started " in output
+    assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.FAILURE

@@ -8,7 +8,9 @@ The real processes (a ``make run`` killed with SIGKILL, then the next one) are i
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
+import sys
 import uuid
 from datetime import timedelta
 from types import SimpleNamespace
@@ -91,6 +93,54 @@ def test_recovery_fails_dead_runs_and_frees_their_slots(instance):
     assert instance.get_run_by_id(elsewhere.run_id).status == dg.DagsterRunStatus.STARTED
     assert _holders(instance) == {live.run_id}
     assert local_runs.recover_dead_runs(instance) == []  # nothing left to recover
+
+
+def _fake_dbt(tmp_path, run_id: str, ignore_sigint: bool = False) -> subprocess.Popen:
+    """A process with the environment dagster-dbt gives dbt for a run (``run_id``)."""
+    code = "import signal, time\n"
+    if ignore_sigint:
+        code += "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+    code += "print('ready', flush=True)\ntime.sleep(120)\n"
+    target = tmp_path / "target" / f"reveil_dbt_models-{run_id[:7]}-{uuid.uuid4().hex[:7]}"
+    env = {**os.environ, "DAGSTER_DBT_CLI": "true", "DBT_TARGET_PATH": str(target)}
+    process = subprocess.Popen(
+        [sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True
+    )
+    assert process.stdout.readline() == "ready\n"  # its SIGINT handler is set
+    return process
+
+
+def test_recovery_stops_the_dbt_processes_a_dead_run_left_running(instance, tmp_path, monkeypatch):
+    """dbt outlives a `make run` killed with SIGKILL and keeps the warehouse locked: the next
+    `make run` stops it (SIGINT, then SIGKILL) before it frees the slot and runs."""
+    monkeypatch.setattr(local_runs, "LEFTOVER_GRACE_SECONDS", 1.0)
+    instance.event_log_storage.set_concurrency_slots(POOL, 1)
+    dead = _run(instance, _dead_process_tags())
+    _claim(instance, dead, "reveil_dbt_models")
+    live = _run(instance, local_runs.process_tags())
+    polite = _fake_dbt(tmp_path, dead.run_id)
+    stubborn = _fake_dbt(tmp_path, dead.run_id, ignore_sigint=True)
+    of_live_run = _fake_dbt(tmp_path, live.run_id)
+    try:
+        lines = local_runs.recover_dead_runs(instance)
+        assert polite.wait(timeout=1) == -2  # gone when recovery returns (reaped here)
+        assert stubborn.wait(timeout=1) == -9
+        assert of_live_run.poll() is None
+    finally:
+        for process in (polite, stubborn, of_live_run):
+            process.kill()
+            process.wait()
+    assert lines[0].startswith(f"recovered run {dead.run_id} (reveil_daily, started ")
+    stopped = {
+        pid: line
+        for line in lines[1:]
+        for pid in (polite.pid, stubborn.pid)
+        if line.startswith(f"  process {pid} left running by run {dead.run_id} (python")
+    }
+    assert len(lines) == 3 and len(stopped) == 2, lines
+    assert stopped[polite.pid].endswith(" time.sleep(120)): stopped by SIGINT")
+    assert stopped[stubborn.pid].endswith(": killed: still running 1 s after SIGINT")
+    assert _holders(instance) == set()
 
 
 def test_run_monitoring_frees_the_slots_of_runs_that_ended(instance, monkeypatch):
