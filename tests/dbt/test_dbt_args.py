@@ -3,8 +3,11 @@ from its run config), pruning of invocation folders, the order events are yielde
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import json
+import shutil
+import sys
 
 import pytest
 import yaml
@@ -216,3 +219,57 @@ def test_no_dbt_adapter_is_opened_in_dagsters_process(monkeypatch, tmp_path):
     assert launched["adapter"] is None
     assert parsed == []  # dagster-dbt's own method parses them (and swallows any error)
     assert launched["args"][1:] == ["build"]
+
+
+@pytest.mark.skipif(
+    sys.platform != "linux" or shutil.which("setpriv") is None,
+    reason="PR_SET_PDEATHSIG is Linux's, set by util-linux's setpriv",
+)
+def test_dbt_dies_with_the_process_that_started_it(tmp_path):
+    """dbt runs through DBT_LAUNCHER: when the process that started it is killed with SIGKILL
+    (a `make run` killed hard), the kernel kills dbt too; it used to keep writing the
+    warehouse. A stand-in for dbt (sleep) is started as dagster-dbt starts dbt."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    import psutil
+
+    from dagster_project.defs.dbt import DBT_LAUNCHER, LAUNCHED_DBT_ENV, dbt_resource
+
+    assert dbt_resource.dbt_executable == str(DBT_LAUNCHER)
+    assert dbt_resource.launched_dbt == dbt_executable()
+    assert str(dbt_resource._cli_version) == importlib.metadata.version("dbt-core")
+    starter = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import subprocess, sys, time\n"
+            "child = subprocess.Popen(sys.argv[1:])\n"
+            "print(child.pid, flush=True)\n"
+            "time.sleep(120)\n",
+            str(DBT_LAUNCHER),
+            "120",
+        ],
+        env={**os.environ, LAUNCHED_DBT_ENV: "/bin/sleep"},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    dbt = None
+    try:
+        dbt = psutil.Process(int(starter.stdout.readline()))
+        deadline = time.monotonic() + 10
+        while dbt.cmdline() != ["/bin/sleep", "120"] and time.monotonic() < deadline:
+            time.sleep(0.05)  # the launcher execs setpriv, which execs dbt
+        assert dbt.cmdline() == ["/bin/sleep", "120"]
+        starter.send_signal(signal.SIGKILL)
+        starter.wait()
+        gone, _ = psutil.wait_procs([dbt], timeout=5)
+        zombie = dbt.is_running() and dbt.status() == psutil.STATUS_ZOMBIE  # not reaped yet
+        assert gone or zombie, "dbt outlived the process that started it"
+    finally:
+        starter.kill()
+        starter.wait()
+        with contextlib.suppress(psutil.Error, AttributeError):
+            dbt.kill()

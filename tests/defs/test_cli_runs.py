@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -217,6 +218,12 @@ def test_a_run_killed_while_dbt_builds_leaves_no_dbt_writing_the_warehouse(
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait()
+    if shutil.which("setpriv"):  # dbt was started to die with its parent (PR_SET_PDEATHSIG)
+        _wait_for(
+            lambda: not dbt.is_running() or dbt.status() == psutil.STATUS_ZOMBIE,
+            timeout=5,
+            what="dbt to die with the killed CLI",
+        )
     log = tmp_path / "second.log"
     second = _start(log)
     try:

@@ -336,19 +336,41 @@ def dbt_executable() -> str:
     return shutil.which("dbt") or "dbt"
 
 
-class ReveilDbtCliResource(DbtCliResource):
-    """dagster-dbt's resource without two start-up costs paid before every invocation:
+# Runs dbt so that it dies with the process that started it (see the script).
+DBT_LAUNCHER = Path(__file__).with_name("dbt_dies_with_parent")
+LAUNCHED_DBT_ENV = "REVEIL_LAUNCHED_DBT"
 
-    - ``dbt --version`` in a subprocess (~2 s: a full dbt start-up) to choose between dbt Core
-      and dbt Fusion. When the executable is this virtualenv's dbt, its version is the
-      installed dbt-core package's: read that instead. Any other executable is still asked.
-    - a dbt adapter in Dagster's own process (see ``_initialize_dbt_core_adapter``).
+
+class ReveilDbtCliResource(DbtCliResource):
+    """dagster-dbt's resource
+
+    - with dbt started through a launcher when ``launched_dbt`` is set: ``dbt_executable`` is
+      then ``DBT_LAUNCHER``, which runs ``launched_dbt`` so that the kernel kills it if the
+      process that started it dies (dagster-dbt has no hook to pass Popen a ``preexec_fn``);
+    - without two start-up costs paid before every invocation:
+
+      - ``dbt --version`` in a subprocess (~2 s: a full dbt start-up) to choose between dbt
+        Core and dbt Fusion. When the executable is this virtualenv's dbt, its version is the
+        installed dbt-core package's: read that instead. Any other executable is still asked.
+      - a dbt adapter in Dagster's own process (see ``_initialize_dbt_core_adapter``).
     """
+
+    launched_dbt: str | None = None
+
+    def cli(self, args, **kwargs):
+        self._export_launched_dbt()
+        return super().cli(args, **kwargs)
+
+    def _export_launched_dbt(self) -> None:
+        """The launcher finds dbt in the environment, which dagster-dbt passes to dbt."""
+        if self.launched_dbt:
+            os.environ[LAUNCHED_DBT_ENV] = self.launched_dbt
 
     @cached_property
     def _cli_version(self) -> Version:
-        if Path(self.dbt_executable).parent == Path(sys.prefix) / "bin":
+        if Path(self.launched_dbt or self.dbt_executable).parent == Path(sys.prefix) / "bin":
             return Version(importlib.metadata.version("dbt-core"))
+        self._export_launched_dbt()
         return super()._cli_version
 
     def _initialize_dbt_core_adapter(self, args):
@@ -359,6 +381,17 @@ class ReveilDbtCliResource(DbtCliResource):
         return None
 
 
-dbt_resource = ReveilDbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable())
+def dbt_cli_resource() -> ReveilDbtCliResource:
+    """The resource running this virtualenv's dbt, through ``DBT_LAUNCHER`` on Linux."""
+    if sys.platform == "linux" and os.access(DBT_LAUNCHER, os.X_OK):
+        return ReveilDbtCliResource(
+            project_dir=dbt_project,
+            dbt_executable=str(DBT_LAUNCHER),
+            launched_dbt=dbt_executable(),
+        )
+    return ReveilDbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable())
+
+
+dbt_resource = dbt_cli_resource()
 
 defs = dg.Definitions(assets=[reveil_dbt_models], resources={"dbt": dbt_resource})
