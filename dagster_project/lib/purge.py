@@ -1,7 +1,9 @@
 """The purge of a batch of candidates, set-based in DuckDB, and the sales hand-off export.
 
 ``marts.purge_candidates`` (dbt) holds one batch: the contacts selected by the purge rules at
-one snapshot date, under one rule version. :func:`run_purge` acts on it:
+one snapshot date, under one rule version; after a real purge, the next build's candidates of
+the same day are the next batch (:func:`batch_id`), so an executed batch's list is never
+written again. :func:`run_purge` acts on it:
 
 * **always** — writes the purge list for the ESP's suppression import,
   ``<exports>/purge/<as_of_date>_<batch>.csv`` (``email,reason``) and the same list with its
@@ -87,11 +89,13 @@ def bounce_reenable_cap(
     return min(max(wanted, minimum), maximum)
 
 
-def batch_id(kind: str, as_of: date | str, rule_version: str) -> str:
+def batch_id(kind: str, as_of: date | str, rule_version: str, sequence: int = 0) -> str:
     """Python twin of the dbt macro ``reveil_batch_id``: 16 hex digits of
-    md5('<kind>|<as_of_date>|<rule_version>')."""
+    md5('<kind>|<as_of_date>|<rule_version>'), with '|<sequence>' appended when sequence > 0
+    (for purge batches: how many batches of that day a real purge already executed)."""
     as_of_text = as_of.isoformat() if isinstance(as_of, date) else str(as_of)
-    return hashlib.md5(f"{kind}|{as_of_text}|{rule_version}".encode()).hexdigest()[:16]
+    text = f"{kind}|{as_of_text}|{rule_version}" + (f"|{sequence}" if sequence > 0 else "")
+    return hashlib.md5(text.encode()).hexdigest()[:16]
 
 
 def dry_run_from_env() -> bool:
@@ -482,7 +486,9 @@ def run_purge(
     """Purge (or, in a dry run, preview the purge of) the batch in ``marts.purge_candidates``.
 
     ``batch_id``: the batch the caller expects; a :class:`PurgeError` if the table holds
-    another one (the candidates were rebuilt since the request). ``key``: the suppression key
+    another one (the candidates were rebuilt since the request), or, in a real purge, if the
+    audit shows the batch executed already (its list is never overwritten). ``key``: the
+    suppression key
     (default: ``REVEIL_SUPPRESSION_KEY``; the labelled dev key is accepted in a dry run only).
     """
     started_at = datetime.now(UTC).replace(tzinfo=None)
@@ -503,6 +509,8 @@ def run_purge(
             f"batch {batch_id} is no longer in {CANDIDATES_TABLE} (it holds {batch.batch_id} "
             f"of {batch.as_of_date}): the candidates were rebuilt; purge the current batch"
         )
+    if not dry_run:
+        _refuse_executed_batch(con, batch)
     key = key or privacy.suppression_key(allow_dev_key=dry_run)
     if key.is_dev_key and not dry_run:
         raise privacy.SuppressionKeyError("the dev key cannot be used for a real purge")
@@ -558,6 +566,27 @@ def run_purge(
         len(result.exports_deleted),
     )
     return result
+
+
+def _refuse_executed_batch(con, batch: CandidateBatch) -> None:
+    """A batch a real purge executed is never executed again: its list for the ESP (the only
+    readable copy of its addresses) would be overwritten by whoever the table holds now. dbt
+    numbers the next batch of the day after an executed one (``reveil_purge_batches_executed``),
+    so this only trips on a table not rebuilt by the current models."""
+    if not _table_exists(con, AUDIT_TABLE):
+        return
+    done = con.execute(
+        f"""select run_id, list_file from {AUDIT_TABLE}
+        where batch_id = ? and not dry_run and candidate_count > 0
+        order by finished_at limit 1""",
+        [batch.batch_id],
+    ).fetchone()
+    if done:
+        raise PurgeError(
+            f"batch {batch.batch_id} was already purged by run {done[0]} (list {done[1]}, kept "
+            f"as it is); {CANDIDATES_TABLE} holds it again: rebuild the candidates (the daily "
+            "run) so that they form the next batch, then purge that one"
+        )
 
 
 def _execute(con, plan: list[TableAction], result: PurgeResult, run_id: str, started_at):

@@ -10,8 +10,9 @@ How ``purge_candidates_sensor`` decides, each tick
    still be building or publishing, and it holds the DuckDB file.
 3. The run must have succeeded, and be *gated*: every blocking asset check defined on the
    asset (whoever defined it) and the ``purge_batch_gate`` check must have a passing
-   evaluation in that run. ``purge_batch_gate`` records the batch id (md5 of the as-of date and
-   the rule version, see ``purge_candidates.sql``) and the number of candidates.
+   evaluation in that run. ``purge_batch_gate`` records the batch id (md5 of the as-of date,
+   the rule version and, once a real purge executed batches of that day, their number: see
+   ``purge_candidates.sql``) and the number of candidates.
 4. An empty batch requests nothing. Otherwise it yields ONE ``RunRequest`` of ``purge_job``
    with ``run_key`` = the batch id and config ``batch_id`` (the run refuses to act if the table
    holds another batch by then).
@@ -19,7 +20,8 @@ How ``purge_candidates_sensor`` decides, each tick
    last 200). Ticking again, the same day's rebuild (same batch) or a daemon restart never
    requests the batch twice: the cursor skips it, and Dagster itself never launches two runs
    with the same run key for a sensor (the cursor is saved with the tick; if the daemon died
-   between launching and saving, the run key still deduplicates).
+   between launching and saving, the run key still deduplicates). The candidates a rebuild
+   finds after a real purge of the day are the next batch (new id, new run key, own list).
 
 Re-requesting a failed batch deliberately
 -----------------------------------------

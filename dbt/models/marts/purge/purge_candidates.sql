@@ -18,9 +18,11 @@
     is a fact, sunset_silent last because it is a marketing policy.
     Never a candidate: a contact on legal hold (is_on_legal_hold), whatever the rule.
 
-    batch_id = first 16 hex digits of md5('purge|<as_of_date>|<rule version>'): every build of
-    the same day with the same rules is the same batch, so the sensor requests one purge run for
-    it. The evidence touches are those of the qualifying sequence for sunset_silent, and all
+    batch_id = first 16 hex digits of md5('purge|<as_of_date>|<rule version>'), with '|<n>'
+    appended once a real purge executed n batches of that day (macro
+    reveil_purge_batches_executed): every build of the same day with the same rules is the same
+    batch until a real purge acts, so the sensor requests one purge run for it; the candidates
+    left after a real purge are the next batch, never the executed one. The evidence touches are those of the qualifying sequence for sunset_silent, and all
     the contact's reactivation touches otherwise.
 #}
 with
@@ -106,7 +108,7 @@ matched as (
 labelled as (
 
     select
-        {{ reveil_batch_id('purge') }} as batch_id,
+        {{ reveil_batch_id('purge', reveil_purge_batches_executed()) }} as batch_id,
         {{ reveil_as_of() }} as as_of_date,
         '{{ var("purge_rule_version") }}' as rule_version,
         contact_id,
