@@ -223,22 +223,55 @@ def _int(value) -> int:
 def failure_lines(result) -> list[str]:
     """What stopped a run: each failed step with its error, each failed gate with the
     expectations that failed (the check's description, e.g. "landing_orders: 1 of 12
-    expectations failed on staged.orders: expect_column_values_to_not_be_null(amount)")."""
-    lines = []
+    expectations failed on staged.orders: expect_column_values_to_not_be_null(amount)").
+    Steps that failed with the same message share one line (e.g. every step that found the
+    warehouse held by another process)."""
+    entries: list[tuple[list[str], str] | str] = []
+    steps_by_message: dict[str, list[str]] = {}
     for event in result.all_events:
         if event.is_step_failure:
-            data = event.step_failure_data
-            message = data.error.message.strip() if data and data.error else ""
-            if data and data.user_failure_data and data.user_failure_data.description:
-                message = data.user_failure_data.description.strip()
-            lines.append(f"  step {event.step_key}: {message}")
+            message = _step_failure_message(event.step_failure_data)
+            if message in steps_by_message:
+                steps_by_message[message].append(event.step_key)
+            else:
+                steps_by_message[message] = [event.step_key]
+                entries.append((steps_by_message[message], message))
         elif event.event_type_value == "ASSET_CHECK_EVALUATION":
             evaluation = event.event_specific_data
             if not evaluation.passed:
-                lines.append(f"  gate failed: {evaluation.asset_check_key.to_user_string()}")
+                entries.append(f"  gate failed: {evaluation.asset_check_key.to_user_string()}")
                 if evaluation.description:
-                    lines.append(f"    {evaluation.description}")
+                    entries.append(f"    {evaluation.description}")
+    lines = []
+    for entry in entries:
+        if isinstance(entry, str):
+            lines.append(entry)
+        else:
+            steps, message = entry
+            lines.append(f"  step{'s' if len(steps) > 1 else ''} {', '.join(steps)}: {message}")
     return lines
+
+
+def _step_failure_message(data) -> str:
+    """A failed step's description (``dg.Failure``), else the line saying that another
+    process holds the warehouse if that is the error or one of its causes, else the error."""
+    if data is None:
+        return ""
+    if data.user_failure_data and data.user_failure_data.description:
+        return data.user_failure_data.description.strip()
+    if data.error is None:
+        return ""
+    from dagster_project.lib import warehouse_lock
+
+    error = data.error
+    while error is not None:  # Dagster's "Error occurred while executing op", its causes
+        if error.cls_name == warehouse_lock.WarehouseInUseError.__name__:
+            return error.message.split(": ", 1)[-1].strip()
+        plain = warehouse_lock.in_use_message(error.message)
+        if plain:
+            return plain
+        error = error.cause or error.context
+    return data.error.message.strip()
 
 
 def _has_dagster_home() -> bool:

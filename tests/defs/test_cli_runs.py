@@ -7,7 +7,10 @@ instance whose pool ``duckdb_writer`` has one slot (the project's dagster.yaml):
 * SIGTERM while dbt builds: dbt is stopped with it, the exit code is 143, the warehouse is not
   left locked, and it says what was published (raw) and what was not (the served marts);
 * SIGKILL while dbt builds: no dbt of that run outlives the next ``make run``'s start (it used
-  to keep the warehouse locked, and every step of the next run failed), which succeeds.
+  to keep the warehouse locked, and every step of the next run failed), which succeeds;
+* another process holding the warehouse (a BI tool pointed at it): the summary says which
+  process, once, and where BI tools must connect (it said "Error occurred while executing op"
+  under each step).
 
 The first two run the ingestion assets only (``--select group:ingestion``): the pool and the
 recovery are the same for every step, and the whole job takes ~80 s more per run.
@@ -33,6 +36,7 @@ import pytest
 from dagster_project import settings
 from dagster_project.generate import generate
 from dagster_project.lib import local_runs
+from tests.lib.test_warehouse_lock import hold
 
 pytestmark = pytest.mark.integration
 
@@ -238,3 +242,47 @@ def test_a_run_killed_while_dbt_builds_leaves_no_dbt_writing_the_warehouse(
     assert code == 0, output[-3000:]
     assert f"recovered run {run.run_id} (reveil_daily, started " in output
     assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.FAILURE
+
+
+@pytest.mark.parametrize(
+    ("select", "read_only", "failed"),
+    [
+        ("group:ingestion", True, "staged__"),  # a BI tool reading the warehouse
+        ("key:staging/stg_raw__orders", False, "reveil_dbt_models"),  # dbt can't start
+    ],
+    ids=["ingestion-reader", "dbt-writer"],
+)
+def test_a_warehouse_held_by_another_process_is_said_once(
+    instance, reveil_env, tmp_path, select, read_only, failed
+):
+    generate(reveil_env / "landing", contacts=150, seed=8)
+    warehouse = settings.warehouse_path()
+    warehouse.parent.mkdir(parents=True)
+    duckdb.connect(str(warehouse)).close()
+    holder = hold(warehouse, read_only)
+    try:
+        cli = subprocess.run(
+            [sys.executable, "-m", "dagster_project.cli", "run", "--no-demo", "--select", select],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+    finally:
+        holder.kill()
+        holder.wait()
+    output = cli.stdout
+    assert cli.returncode == 1, output[-3000:] + cli.stderr[-3000:]
+    summary = output[output.index(" FAILED after ") :]
+    [line] = [x for x in summary.splitlines() if "in use" in x]
+    assert line.startswith(f"  step{'s' if failed == 'staged__' else ''} {failed}"), line
+    assert (
+        f": the warehouse {warehouse} is in use by process {holder.pid} ({sys.executable} -c "
+        "import duckdb, sys, time con = duckdb.connect(sys.argv[1], read_only="
+    ) in line
+    assert line.endswith(
+        f"A BI tool must open the served copy {settings.serving_dir() / 'reveil.duckdb'} "
+        'instead (README, "Connect a BI tool").'
+    )
+    assert "Error occurred while executing op" not in summary

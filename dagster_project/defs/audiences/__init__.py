@@ -23,8 +23,8 @@ from dagster_dbt import get_asset_key_for_model
 
 from dagster_project import settings
 from dagster_project.defs.dbt import reveil_dbt_models
-from dagster_project.lib import audiences, privacy
-from dagster_project.lib.purge import connect, open_with_retry
+from dagster_project.lib import audiences, privacy, warehouse_lock
+from dagster_project.lib.purge import open_with_retry
 
 GROUP = "audiences"
 OWNERS = ["team:analytics-engineering"]
@@ -57,7 +57,7 @@ EXPORTS_KEY = dg.AssetKey(["audiences", "exports"])
 )
 def suppressed_contacts(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     with open_with_retry(
-        lambda: connect(settings.warehouse_path(), config=settings.duckdb_config()),
+        lambda: warehouse_lock.connect(settings.warehouse_path(), config=settings.duckdb_config()),
         timeout_s=LOCK_WAIT_SECONDS,
     ) as con:
         try:
@@ -87,7 +87,7 @@ def suppressed_contacts(context: dg.AssetExecutionContext) -> dg.MaterializeResu
 )
 def audience_exports(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     with open_with_retry(
-        lambda: connect(settings.warehouse_path(), read_only=True),
+        lambda: warehouse_lock.connect(settings.warehouse_path(), read_only=True),
         timeout_s=LOCK_WAIT_SECONDS,
     ) as con:
         try:

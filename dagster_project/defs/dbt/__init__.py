@@ -30,7 +30,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 from packaging.version import Version
 
 from dagster_project import settings
-from dagster_project.lib import mart_metadata, spark_raw
+from dagster_project.lib import mart_metadata, spark_raw, warehouse_lock
 
 # One writer at a time on the DuckDB file (STACK.md trap 3): the same pool as ingestion.
 POOL = "duckdb_writer"
@@ -252,7 +252,9 @@ def _with_mart_row_counts(
     try:
         counts = _row_counts(marts)
     except duckdb.Error as error:  # e.g. another process holds the file: counts are optional
-        log.warning(f"Row counts of the marts skipped: {error}")
+        log.warning(
+            f"Row counts of the marts skipped: {warehouse_lock.in_use_message(str(error)) or error}"
+        )
         counts = {}
     for event, key in zip(events, keys, strict=True):
         if (
@@ -285,6 +287,9 @@ def reveil_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, co
         written = spark_raw.export_for_spark(manifest_path=dbt_project.manifest_path)
         os.environ.update(spark_raw.dbt_env(written))
         context.log.info(f"dbt sources exported for Spark to {spark_raw.spark_dir()}: {written}")
+    else:
+        # a process holding the file: said plainly here, rather than in dbt's error
+        warehouse_lock.check_writable(settings.warehouse_path())
     invocation = dbt.cli(
         build_dbt_args(config, target=target), context=context, raise_on_error=False
     )

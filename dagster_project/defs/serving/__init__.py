@@ -27,7 +27,7 @@ from pathlib import Path
 import dagster as dg
 
 from dagster_project import settings
-from dagster_project.lib import serving
+from dagster_project.lib import serving, warehouse_lock
 
 GROUP = "serving"
 OWNERS = ["team:analytics-engineering"]
@@ -62,13 +62,14 @@ def build_serving_asset(mart_keys: Iterable[dg.AssetKey | str]) -> dg.AssetsDefi
     )
     def serving_marts(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         try:
-            info = serving.publish_serving(
-                settings.warehouse_path(),
-                settings.serving_dir(),
-                schemas=SERVED_SCHEMAS,
-                run_id=context.run.run_id,
-                config=settings.duckdb_config(),
-            )
+            with warehouse_lock.plain_lock_errors():  # it attaches the warehouse read-only
+                info = serving.publish_serving(
+                    settings.warehouse_path(),
+                    settings.serving_dir(),
+                    schemas=SERVED_SCHEMAS,
+                    run_id=context.run.run_id,
+                    config=settings.duckdb_config(),
+                )
         except serving.ServingError as exc:
             raise dg.Failure(description=str(exc)) from exc
         context.log.info(
