@@ -24,6 +24,15 @@ Purged contacts are also given a pseudonym, ``'purged:' || <16 hex digits of
 HMAC(key, 'contact:' || contact_id)>``: it replaces their id on the orders kept for accounting
 and names them in ``archive.purged_contacts``, and lets ingestion recognise their re-imported
 events without keeping their CRM id.
+
+Late rows of purged contacts
+----------------------------
+A delivery may still hold events and orders of contacts purged since (an old export, a late
+order). They are not orphans: their events are never published, their orders are published
+under the pseudonym. :func:`withhold_purged_rows` applies that when the rows are staged, so the
+landing gates validate the rows as they will be published (write–audit–publish) and never
+see a purged contact's id. The gates' connection cannot do it itself: it has no key, and the
+key must never be written into a suite, a query or the Data Docs.
 """
 
 from __future__ import annotations
@@ -33,6 +42,8 @@ import os
 from dataclasses import dataclass, field
 
 import duckdb
+
+from dagster_project.lib.ingest import STAGED, lit, q
 
 KEY_ENV = "REVEIL_SUPPRESSION_KEY"
 # Used ONLY for dry runs without a configured key: it never protects anything.
@@ -49,6 +60,11 @@ _BLOCK_SIZE = 64  # bytes, SHA-256
 # Temporary tables (per connection) of the staged rows that ingestion must not publish.
 SUPPRESSED_STAGED_CONTACTS = "_reveil_suppressed_staged_contacts"
 PURGED_STAGED_EVENT_CONTACTS = "_reveil_purged_staged_event_contacts"
+# What staging does with the rows of a purged contact, per source (withhold_purged_rows), and
+# the staged ids of purged contacts with their pseudonyms, kept from staging to publish only.
+PURGED_ROWS = {"email_events": "drop", "orders": "pseudonymise"}
+_STAGED_PURGED_TABLE = "_purged_contacts"
+STAGED_PURGED_CONTACTS = f"{STAGED}.{_STAGED_PURGED_TABLE}"
 
 
 class SuppressionKeyError(RuntimeError):
@@ -147,13 +163,103 @@ def _has_rows(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
     return con.execute(f"select exists (select 1 from {qualified})").fetchone()[0]
 
 
+def purged_staged_contacts_sql(relation: str) -> str:
+    """SQL (bind :attr:`HmacKey.params`) of the contact ids of ``relation`` (staged rows) whose
+    pseudonym is in the archive, with the pseudonym: ``(contact_id, contact_pseudonym)``."""
+    return f"""with staged_ids as (
+            select distinct contact_id from {relation} where contact_id is not null
+        ),
+        pseudonyms as (
+            select contact_id, {contact_pseudonym_sql("contact_id")} as contact_pseudonym
+            from staged_ids
+        )
+        select contact_id, contact_pseudonym from pseudonyms
+        where contact_pseudonym in (select contact_pseudonym from {ARCHIVE_TABLE})"""
+
+
+def _staged_view_body(con: duckdb.DuckDBPyConnection, source: str) -> str:
+    """The SELECT of the view ``staged.<source>`` (as DuckDB stores it)."""
+    (sql,) = con.execute(
+        "select sql from duckdb_views() where database_name = current_database() "
+        "and schema_name = ? and view_name = ?",
+        [STAGED, source],
+    ).fetchone()
+    head = f"CREATE VIEW {STAGED}.{source} AS "
+    if not sql.startswith(head):
+        raise RuntimeError(f"unexpected definition of the view {STAGED}.{source}: {sql[:80]!r}")
+    return sql[len(head) :].rstrip().removesuffix(";")
+
+
+def withhold_purged_rows(con: duckdb.DuckDBPyConnection, source: str) -> int:
+    """Make the view ``staged.<source>`` the rows publish will publish: events of a contact
+    whose pseudonym is in the archive left out, orders of such a contact under the pseudonym
+    (:data:`PURGED_ROWS`). Called right after staging, before the landing gates.
+
+    The staged ids of purged contacts are listed, with their pseudonyms, in
+    :data:`STAGED_PURGED_CONTACTS` (the gates' read-only connection has no key to compute
+    them), which the view reads until :func:`release_staged` drops it after publish.
+    Returns the number of rows left out or pseudonymised; raises :class:`SuppressionKeyError`
+    when something was purged but the key is not set.
+    """
+    action = PURGED_ROWS.get(source)
+    if action is None:
+        return 0
+    if _table_exists(con, STAGED, _STAGED_PURGED_TABLE):
+        con.execute(f"delete from {STAGED_PURGED_CONTACTS} where source = ?", [source])
+    if not _has_rows(con, ARCHIVE_TABLE):
+        return 0
+    key = suppression_key(allow_dev_key=False)
+    view = f"{STAGED}.{q(source)}"
+    con.execute("begin transaction")
+    try:
+        con.execute(
+            f"""create table if not exists {STAGED_PURGED_CONTACTS} (
+                source varchar, contact_id varchar, contact_pseudonym varchar)"""
+        )
+        con.execute(
+            f"insert into {STAGED_PURGED_CONTACTS} select {lit(source)}, * "
+            f"from ({purged_staged_contacts_sql(view)})",
+            key.params,
+        )
+        purged = f"(select * from {STAGED_PURGED_CONTACTS} where source = {lit(source)})"
+        (rows,) = con.execute(
+            f"select count(*) from {view} as s where s.contact_id in "
+            f"(select contact_id from {purged})"
+        ).fetchone()
+        if rows:
+            body = _staged_view_body(con, source)
+            if action == "drop":
+                select = (
+                    f"select s.* from ({body}) as s where not exists "
+                    f"(select 1 from {purged} as p where p.contact_id = s.contact_id)"
+                )
+            else:
+                select = (
+                    "select s.* replace (coalesce(p.contact_pseudonym, s.contact_id) as "
+                    f"contact_id) from ({body}) as s left join {purged} as p "
+                    "on p.contact_id = s.contact_id"
+                )
+            con.execute(f"create or replace view {view} as {select}")
+        con.execute("commit")
+    except Exception:
+        con.execute("rollback")
+        raise
+    return rows
+
+
+def release_staged(con: duckdb.DuckDBPyConnection) -> None:
+    """Forget the staged ids of purged contacts (:func:`withhold_purged_rows`) once published."""
+    con.execute(f"drop table if exists {STAGED_PURGED_CONTACTS}")
+
+
 def suppression_row_filter(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     """Row filters for :func:`dagster_project.lib.ingest.publish` that keep purged people out.
 
     * ``contacts``: a staged contact whose normalised email is on the suppression list is not
       published (by email, so a new CRM id does not bring the person back);
     * ``email_events``: events of a contact id whose pseudonym is in the archive are not
-      published (an old export re-delivered after the purge).
+      published (an old export re-delivered after the purge; staging already left them out,
+      :func:`withhold_purged_rows`, unless the rows were staged without it).
 
     Orders are kept for accounting: see :func:`suppression_column_overrides`, which publishes a
     re-delivered order of a purged contact under the contact's pseudonym.
@@ -183,13 +289,8 @@ def suppression_row_filter(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
         )
     if has_archive:
         con.execute(
-            f"""create or replace temp table {PURGED_STAGED_EVENT_CONTACTS} as
-            with staged_ids as (select distinct contact_id from staged.email_events)
-            select staged_ids.contact_id
-            from staged_ids
-            inner join {ARCHIVE_TABLE} as archived
-                on archived.contact_pseudonym = {contact_pseudonym_sql("staged_ids.contact_id")}
-            """,
+            f"create or replace temp table {PURGED_STAGED_EVENT_CONTACTS} as select contact_id "
+            f"from ({purged_staged_contacts_sql(f'{STAGED}.email_events')})",
             key.params,
         )
         filters["email_events"] = (
@@ -204,7 +305,8 @@ PURGED_STAGED_ORDER_CONTACTS = "purged_staged_order_contacts"
 
 def suppression_column_overrides(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, str]]:
     """Column overrides for :func:`dagster_project.lib.ingest.publish`: a re-delivered order of
-    a purged contact is published under the contact's pseudonym, never its CRM id.
+    a purged contact is published under the contact's pseudonym, never its CRM id (staging
+    already put it there, :func:`withhold_purged_rows`, unless the rows were staged without it).
 
     Like the row filters, the mapping is computed first into a temporary table of ``con``, so
     the override is plain SQL without key material. ``{}`` when nothing was ever purged.
@@ -213,16 +315,8 @@ def suppression_column_overrides(con: duckdb.DuckDBPyConnection) -> dict[str, di
         return {}
     key = suppression_key(allow_dev_key=False)
     con.execute(
-        f"""create or replace temp table {PURGED_STAGED_ORDER_CONTACTS} as
-        with staged_ids as (select distinct contact_id from staged.orders),
-        pseudonyms as (
-            select contact_id, {contact_pseudonym_sql("contact_id")} as contact_pseudonym
-            from staged_ids
-        )
-        select pseudonyms.contact_id, pseudonyms.contact_pseudonym
-        from pseudonyms
-        inner join {ARCHIVE_TABLE} as archived
-            on archived.contact_pseudonym = pseudonyms.contact_pseudonym""",
+        f"create or replace temp table {PURGED_STAGED_ORDER_CONTACTS} as "
+        f"{purged_staged_contacts_sql(f'{STAGED}.orders')}",
         key.params,
     )
     return {

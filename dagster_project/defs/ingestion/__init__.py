@@ -1,10 +1,11 @@
 """Ingestion: landing files → ``staged.<source>`` (one asset per source) → ``raw`` (one step).
 
 Write–audit–publish. Each ``staged/<source>`` asset loads the new landing files of its source
-through the source's YAML mapping; the quality gates (blocking asset checks) validate the
-staged rows; ``publish_raw`` then merges every source into ``raw`` in a single transaction.
-A bad file or a failed gate therefore leaves ``raw`` — and everything built from it — exactly
-as it was. The ``raw/<source>`` keys are what dbt's ``source('raw', ...)`` map to.
+through the source's YAML mapping (late events and orders of purged contacts left out or put
+under their pseudonym, as publish takes them); the quality gates (blocking asset checks)
+validate the staged rows; ``publish_raw`` then merges every source into ``raw`` in a single
+transaction. A bad file or a failed gate therefore leaves ``raw`` — and everything built from
+it — exactly as it was. The ``raw/<source>`` keys are what dbt's ``source('raw', ...)`` map to.
 """
 
 import time
@@ -60,6 +61,18 @@ def _staged_asset(source_name: str) -> dg.AssetsDefinition:
                     description=f"Bad landing file for {source_name}: {exc}",
                     metadata={"file": exc.file, "column": exc.column or "", "line": exc.line or 0},
                 ) from exc
+            # late rows of purged contacts, as publish will take them: the gate validates those
+            try:
+                purged_rows = privacy.withhold_purged_rows(con, source_name)
+            except privacy.SuppressionKeyError as exc:
+                raise dg.Failure(description=str(exc)) from exc
+        if purged_rows:
+            done = (
+                "left out (never published)"
+                if privacy.PURGED_ROWS[source_name] == "drop"
+                else "kept under the contact's pseudonym"
+            )
+            context.log.info(f"{source_name}: {purged_rows} row(s) of purged contacts {done}")
         if result.never_delivered:
             context.log.info(
                 f"{source_name}: no file delivered yet in {landing / mapping.folder}; an "
@@ -80,6 +93,7 @@ def _staged_asset(source_name: str) -> dg.AssetsDefinition:
                 "files_skipped_already_loaded": result.skipped_files,
                 "files_skipped_not_exports": result.not_exports,
                 "rows": result.rows,
+                "rows_of_purged_contacts": purged_rows,
                 "bytes": result.bytes,
                 "mapping": str(mapping.path) if mapping.path else "identity (canonical names)",
                 "landing_folder": str(landing / mapping.folder),
@@ -145,6 +159,7 @@ def publish_raw(context: dg.AssetExecutionContext, duckdb: WarehouseResource):
             )
         except ingest.LandingFileError as exc:
             raise dg.Failure(description=str(exc)) from exc
+        privacy.release_staged(con)  # the staged ids of purged contacts, no longer needed
         superseded_counts = {
             source.superseded_table: con.execute(
                 f"select count(*) from {ingest.RAW}.{ingest.q(source.superseded_table)}"

@@ -3,9 +3,11 @@
 Two kinds of gate, both ``blocking=True`` so nothing downstream runs when one fails:
 
 * **landing gates** (check ``gx_landing_gate`` on ``staged/<source>``) validate the rows that
-  this run is about to publish (``staged.<source>``, i.e. the new landing files only) with the
-  suite ``landing_<source>``. ``publish_raw`` depends on every staged asset, so a failed gate
-  leaves ``raw`` — and everything built from it — as it was (write–audit–publish).
+  this run is about to publish (``staged.<source>``, i.e. the new landing files only, with the
+  rows of purged contacts already left out or pseudonymised as publish takes them:
+  ``privacy.withhold_purged_rows``) with the suite ``landing_<source>``. ``publish_raw``
+  depends on every staged asset, so a failed gate leaves ``raw`` — and everything built from
+  it — as it was (write–audit–publish).
 * **mart gates** (check ``gx_mart_gate`` on ``marts/<model>``) validate a mart after dbt built
   it with the suite ``mart_<model>``. ``serving/marts`` depends on every mart, and the purge
   and hand-off sensors only act on a successful run, so a failed mart gate publishes nothing
