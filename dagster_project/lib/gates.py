@@ -83,6 +83,11 @@ class ExpectationOutcome:
     element_count: int | None = None
     observed_value: Any = None
     sample_unexpected: tuple[Any, ...] = ()
+    # the index columns (``run_suite(index_columns=)``) of the failing sample rows, to find
+    # where they come from; never the checked value itself
+    sample_rows: tuple[dict[str, Any], ...] = ()
+    # where the failing rows come from ("orders/2026-12-07.csv line 3"), filled by the caller
+    locations: tuple[str, ...] = ()
 
     @property
     def kwargs_summary(self) -> str:
@@ -144,6 +149,9 @@ class GateResult:
             "| | expectation | column | checks | unexpected | % | samples |",
             "|---|---|---|---|---:|---:|---|",
         ]
+        located = any(e.locations for e in self.expectations)
+        if located:
+            lines[-2:] = [lines[-2] + " found at |", lines[-1] + "---|"]
         for e in self.expectations:
             samples = ", ".join(_short(v) for v in e.sample_unexpected)
             if len(samples) > max_sample_chars:
@@ -159,6 +167,8 @@ class GateResult:
                 "" if e.unexpected_percent is None else f"{e.unexpected_percent:.3g}",
                 samples,
             ]
+            if located:
+                cells.append(", ".join(e.locations))
             lines.append("| " + " | ".join(_md_cell(c) for c in cells) + " |")
         if self.data_docs_path:
             lines += ["", f"Data Docs: `{self.data_docs_path}`"]
@@ -485,6 +495,7 @@ def run_suite(
     sample_limit: int = DEFAULT_SAMPLE_LIMIT,
     data_docs_dir: str | Path | bool | None = None,
     row_filter: str | None = None,
+    index_columns: Sequence[str] = (),
 ) -> GateResult:
     """Validate ``table`` (``schema.table``) of the DuckDB file at ``database_path``.
 
@@ -500,6 +511,9 @@ def run_suite(
             data_docs``); the result's ``data_docs_path`` is the site's ``index.html``.
         row_filter: SQL condition; only rows satisfying it are validated (a query asset).
             Trusted pipeline code only: it is pasted into the query.
+        index_columns: columns identifying a row (key, source file): when the suite fails,
+            each failing column expectation also returns them for its sample rows
+            (``ExpectationOutcome.sample_rows``), so the caller can say where they come from.
 
     Raises:
         GateInfrastructureError: no verdict could be reached (see module docstring).
@@ -569,11 +583,20 @@ def run_suite(
             result_format={"result_format": "BOOLEAN_ONLY"},
         )
         if not result.success:
+            result_format: dict[str, Any] = {
+                "result_format": "BASIC",
+                "partial_unexpected_count": sample_limit,
+            }
+            if index_columns:
+                # SUMMARY: BASIC's samples, with the index columns of their rows
+                result_format |= {
+                    "result_format": "SUMMARY",
+                    "unexpected_index_column_names": list(index_columns),
+                }
             result = validation.run(
-                expectation_parameters=parameters or None,
-                result_format={"result_format": "BASIC", "partial_unexpected_count": sample_limit},
+                expectation_parameters=parameters or None, result_format=result_format
             )
-        outcomes = [_outcome(r, masked, sample_limit) for r in result.results]
+        outcomes = [_outcome(r, masked, sample_limit, index_columns) for r in result.results]
         docs_path = None
         if docs_dir is not None:
             stored_keys = _stored_result_keys(context, result)
@@ -644,6 +667,15 @@ def _mask_stored_result(context, result, masked_columns: set[str], stored_keys: 
         for key in ("partial_unexpected_list", "unexpected_list"):
             if details.get(key):
                 details[key] = [masked(v) for v in details[key]]
+        column = r.expectation_config.kwargs.get("column")
+        for key in ("partial_unexpected_index_list", "unexpected_index_list"):
+            if details.get(key):  # the index columns, and the checked value under its column
+                details[key] = [
+                    {k: masked(v) if k == column else v for k, v in row.items()}
+                    if isinstance(row, Mapping)
+                    else row
+                    for row in details[key]
+                ]
         if details.get("partial_unexpected_counts"):
             details["partial_unexpected_counts"] = [
                 {**c, "value": masked(c.get("value"))} for c in details["partial_unexpected_counts"]
@@ -662,7 +694,9 @@ def _mask_stored_result(context, result, masked_columns: set[str], stored_keys: 
         context.validation_results_store.set(key, result)
 
 
-def _outcome(r, masked_columns: set[str], sample_limit: int) -> ExpectationOutcome:
+def _outcome(
+    r, masked_columns: set[str], sample_limit: int, index_columns: Sequence[str] = ()
+) -> ExpectationOutcome:
     config = r.expectation_config
     kwargs = dict(config.kwargs)
     column = kwargs.get("column")
@@ -678,6 +712,11 @@ def _outcome(r, masked_columns: set[str], sample_limit: int) -> ExpectationOutco
         return mask_value(value) if personal or looks_personal(value) else _plain(value)
 
     samples = tuple(shown(v) for v in (details.get("partial_unexpected_list") or [])[:sample_limit])
+    rows = tuple(
+        {c: _plain(row.get(c)) for c in index_columns if not (c == column and personal)}
+        for row in (details.get("partial_unexpected_index_list") or [])[:sample_limit]
+        if isinstance(row, Mapping)
+    )
     observed = details.get("observed_value")
     percent = details.get("unexpected_percent")
     return ExpectationOutcome(
@@ -690,6 +729,7 @@ def _outcome(r, masked_columns: set[str], sample_limit: int) -> ExpectationOutco
         element_count=details.get("element_count"),
         observed_value=shown(observed) if not isinstance(observed, Mapping | list) else None,
         sample_unexpected=samples,
+        sample_rows=rows,
     )
 
 

@@ -23,10 +23,11 @@ import fnmatch
 import gzip
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -345,6 +346,20 @@ def _physical_line(
     opts = mapping.csv
     if reader_line is not None and reader_line <= opts.skip_rows:
         return reader_line
+    found = _physical_lines(
+        path, mapping, records=() if record is None else (record,), reader_line=reader_line
+    )
+    return found.get(("record", record) if record is not None else ("reader", reader_line))
+
+
+def _physical_lines(
+    path: Path, mapping: Mapping, *, records: Iterable[int] = (), reader_line: int | None = None
+) -> dict[tuple[str, int], int]:
+    """:func:`_physical_line` of several records in one reading of the file: keys
+    ``("record", n)`` and ``("reader", reader_line)``; a record not found is left out."""
+    opts = mapping.csv
+    wanted = set(records)
+    found: dict[tuple[str, int], int] = {}
     try:
         with _open(
             path, "rt", encoding=_python_encoding(opts.encoding), errors="replace", newline=""
@@ -352,23 +367,28 @@ def _physical_line(
             for _ in range(opts.skip_rows):
                 handle.readline()
             reader = csv.reader(handle, **_csv_dialect(opts))
-            units, records, end, header = opts.skip_rows, 0, opts.skip_rows, opts.header
+            units, count, end, header = opts.skip_rows, 0, opts.skip_rows, opts.header
             for row in reader:
                 start, end = end + 1, opts.skip_rows + reader.line_num
                 units += 1
                 if units == reader_line:
-                    return start
+                    found[("reader", reader_line)] = start
+                    if not wanted:
+                        break
                 if not row:  # a blank line
                     continue
                 if header:
                     header = False
                     continue
-                records += 1
-                if records == record:
-                    return start
+                count += 1
+                if count in wanted:
+                    found[("record", count)] = start
+                    wanted.discard(count)
+                    if not wanted and (reader_line is None or units >= reader_line):
+                        break
     except (OSError, EOFError, csv.Error, TypeError, LookupError):
-        return None
-    return None
+        return {}
+    return found
 
 
 def _record_line(path: Path, mapping: Mapping, fmt: str, record: int, offset: int) -> int:
@@ -901,6 +921,96 @@ def stage_source(
     result.files = [s for s, _ in pending]
     result.never_delivered = source.optional and not files and not done
     return result
+
+
+def locate_staged_rows(
+    warehouse: duckdb.DuckDBPyConnection,
+    mapping: Mapping,
+    landing_dir: Path,
+    rows: Sequence[dict[str, Any]],
+) -> list[list[tuple[str, int | None]]]:
+    """Where rows of ``staged.<source>`` come from, for a gate's failure message: for each
+    row (a dict holding the source's key columns, and ``_source_file`` when known), the
+    landing files and lines an editor shows that hold that key (a repeated key: several; no
+    key: the file alone, line None).
+
+    Set-based, and only when a gate failed: one query on the staged view for the rows whose
+    file is not known, one read of each file concerned (the file checked again as staging
+    does, then its rows matched on the key; the lines of a CSV's records by one more read).
+    Values are compared as text. A file that cannot be read again gives no line."""
+    key = mapping.source.key
+    wanted = [tuple(None if row.get(k) is None else str(row.get(k)) for k in key) for row in rows]
+    files: dict[tuple, set[str]] = {}
+    for row, values in zip(rows, wanted, strict=True):
+        if row.get("_source_file") is not None and None not in values:
+            files.setdefault(values, set()).add(str(row["_source_file"]))
+    unknown = sorted({v for v in wanted if None not in v and v not in files})
+    if unknown:
+        found = warehouse.execute(
+            f"select distinct {', '.join(f'cast(s.{q(k)} as varchar)' for k in key)}, "
+            f"s._source_file from {STAGED}.{q(mapping.source.name)} as s "
+            f"join {_values_sql(unknown, key)} on "
+            + " and ".join(f"cast(s.{q(k)} as varchar) = v.{q(k)}" for k in key)
+        ).fetchall()
+        for *values, rel in found:
+            if rel is not None:
+                files.setdefault(tuple(values), set()).add(rel)
+    by_file: dict[str, set[tuple]] = {}
+    for values, rels in files.items():
+        for rel in rels:
+            by_file.setdefault(rel, set()).add(values)
+    lines: dict[tuple, list[tuple[str, int | None]]] = {}
+    with duckdb.connect() as con:
+        for rel in sorted(by_file):
+            keys = sorted(by_file[rel])
+            found_lines = _key_lines(con, landing_dir / rel, rel, mapping, keys)
+            for values in keys:
+                for line in found_lines.get(values) or [None]:
+                    lines.setdefault(values, []).append((rel, line))
+    # a row without its key (a null key failed the gate) is found by its file alone
+    located = []
+    for row, values in zip(rows, wanted, strict=True):
+        if None not in values:
+            located.append(lines.get(values, []))
+        elif row.get("_source_file") is not None:
+            located.append([(str(row["_source_file"]), None)])
+        else:
+            located.append([])
+    return located
+
+
+def _values_sql(rows: Sequence[tuple], names: Sequence[str]) -> str:
+    body = ", ".join("(" + ", ".join(lit(v) for v in row) + ")" for row in rows)
+    return f"(values {body}) as v({', '.join(q(n) for n in names)})"
+
+
+def _key_lines(
+    con: duckdb.DuckDBPyConnection, path: Path, rel: str, mapping: Mapping, keys: list[tuple]
+) -> dict[tuple, list[int]]:
+    """The lines of ``path`` whose canonical key (as text) is one of ``keys``."""
+    key = mapping.source.key
+    try:
+        shape, _ = _file_select(con, path, rel, mapping)
+        header = list(shape.header) if shape.header is not None else None
+        relation, offset = _relation_sql(path, mapping, header)
+        matched = con.execute(
+            f"select {', '.join(f'v.{q(k)}' for k in key)}, r.__reveil_line "
+            f"from (select __line as __reveil_line, {', '.join(shape.selects)} "
+            f"from ({relation})) as r join {_values_sql(keys, key)} on "
+            + " and ".join(f"cast(r.{q(k)} as varchar) = v.{q(k)}" for k in key)
+            + " order by r.__reveil_line"
+        ).fetchall()
+    except (LandingFileError, duckdb.Error, OSError):
+        return {}
+    records = [row[-1] for row in matched]
+    physical = (
+        _physical_lines(path, mapping, records=records) if shape.fmt == "csv" and records else {}
+    )
+    found: dict[tuple, list[int]] = {}
+    for *values, record in matched:
+        line = physical.get(("record", record)) or record + offset
+        found.setdefault(tuple(values), []).append(line)
+    return found
 
 
 def _empty(source: str) -> str:

@@ -231,10 +231,17 @@ def test_a_bad_file_is_stopped_at_its_gate_and_the_fixed_file_goes_through(world
         markdown = evaluation.metadata["result"].value
         assert "❌" in markdown and defect.failed.split("(")[0].removeprefix("expect_") in markdown
         assert defect.failed in evaluation.description
-        if whole_job:  # what `make run` prints: the gate and the expectation that failed
+        # ... and where the failing rows are: the file and the line an editor shows
+        found_at = f"{defect.source}/gate_{defect.name}.csv line 2"
+        assert found_at in outcome["found_at"], outcome
+        assert f"{defect.failed} (in {found_at}" in evaluation.description
+        assert found_at in markdown
+        if defect.name == "duplicate_ids":  # both rows of the repeated key
+            assert outcome["found_at"][:2] == [found_at, found_at.replace("line 2", "line 3")]
+        if whole_job:  # what `make run` prints: the gate, the expectation, the file and line
             lines = cli.failure_lines(result)
             assert any(f"staged/{defect.source}:{LANDING_CHECK}" in line for line in lines)
-            assert any(defect.failed in line for line in lines), lines
+            assert any(defect.failed in line and found_at in line for line in lines), lines
         # every other source's gate passed: only this file is to blame
         for source in {"contacts", "orders", "email_events"} - {defect.source}:
             assert _evaluation(result, ["staged", source], LANDING_CHECK).passed

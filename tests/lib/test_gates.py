@@ -618,3 +618,38 @@ def test_benchmark_10m_rows(tmp_path):
     assert numbers["success"] is True
     assert numbers["wall_s"] < 30  # loose: the machine is shared; see the report for numbers
     assert numbers["rss_mb"] < 3000
+
+
+def test_index_columns_identify_the_failing_rows_and_never_carry_personal_values(
+    warehouse, tmp_path
+):
+    """With index columns, a failed column expectation says which rows failed (for the
+    landing gates: key and source file); the checked value stays out of them when personal,
+    in the result and in the Data Docs (SUMMARY stores the rows with the value)."""
+    docs = tmp_path / "docs"
+    result = run_suite(
+        warehouse,
+        "raw.contacts",
+        "contacts_index",
+        [
+            email_regex(),
+            gx.expectations.ExpectColumnValuesToBeInSet(column="contact_id", value_set=["c1"]),
+            gx.expectations.ExpectColumnValuesToNotBeNull(column="contact_id"),
+        ],
+        index_columns=("contact_id",),
+        data_docs_dir=docs,
+    )
+    email, contact_id, not_null = result.expectations
+    assert email.sample_rows == ({"contact_id": "c2"},)
+    assert email.sample_unexpected == ("j***@e***.com",)
+    assert sorted(r["contact_id"] for r in contact_id.sample_rows) == ["c2", "c3"]
+    assert not_null.success and not_null.sample_rows == ()
+    written = [p.read_text() for p in docs.rglob("*") if p.suffix in (".html", ".json")]
+    assert written and not any("jean.dupont" in text for text in written)
+    # without index columns (the mart gates): no rows, as before
+    plain = run_suite(warehouse, "raw.contacts", "contacts_plain", [email_regex()])
+    assert plain.expectations[0].sample_rows == ()
+
+
+def email_regex():
+    return gx.expectations.ExpectColumnValuesToNotMatchRegex(column="email", regex="@example")

@@ -836,3 +836,49 @@ def test_a_name_without_a_format_suffix_names_the_file_and_the_fix(con, landing,
     path.write_bytes(gzip.compress(ORDERS_HEADER.encode()))
     error = assert_rejected(con, landing, loaded, r"cannot tell the format.*\.csv\.gz.*format:")
     assert error.file == "orders/orders.gz"
+
+
+# --- where a staged row comes from (a gate's failure message) --------------------------------
+
+
+def test_staged_rows_are_located_in_their_files_and_lines_through_the_mapping(con, landing):
+    """The key read through the mapping (renamed column, value as staged), a line break inside
+    a quoted value and a blank line before the row, a key repeated in two files, a Parquet
+    file, a key staged nowhere."""
+    mapping = parse_mapping(
+        {"source": "orders", "columns": {"order_id": "Ref", "contact_id": "Client"}}
+    )
+    header = "Ref,Client,ordered_at,amount,currency,status\n"
+    row = "{ref},C1,2026-01-02 10:00:00,{amount},EUR,completed\n"
+    write(
+        landing / "orders/a.csv",
+        header
+        + row.format(ref="A1", amount="5.00").replace(",C1,", ',"C\n1",')
+        + "\n"
+        + row.format(ref=" A2 ", amount="-5.00")
+        + row.format(ref="DUP", amount="1.00"),
+    )
+    write(landing / "orders/b.csv", header + row.format(ref="DUP", amount="2.00"))
+    duckdb.sql(
+        "copy (select 'P' || i as Ref, 'C1' as Client, timestamp '2026-01-01' as ordered_at, "
+        "cast(i as decimal(14,2)) as amount, 'EUR' as currency, 'completed' as status "
+        f"from range(10) t(i)) to '{landing / 'orders/c.parquet'}'"
+    )
+    ingest.stage_source(con, mapping, landing)
+    rows = [
+        {"order_id": " A2 ", "_source_file": "orders/a.csv"},  # file known (a column check)
+        {"order_id": "DUP"},  # file looked up in the staged view (a SQL rule's sample)
+        {"order_id": "P7"},
+        {"order_id": "nowhere"},
+        {"contact_id": "C1"},  # no key: cannot be located
+        {"order_id": None, "_source_file": "orders/b.csv"},  # a null key: the file alone
+    ]
+    found = ingest.locate_staged_rows(con, mapping, landing, rows)
+    assert found == [
+        [("orders/a.csv", 5)],
+        [("orders/a.csv", 6), ("orders/b.csv", 2)],
+        [("orders/c.parquet", 8)],
+        [],
+        [],
+        [("orders/b.csv", None)],
+    ]

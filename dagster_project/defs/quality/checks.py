@@ -16,7 +16,9 @@ Two kinds of gate, both ``blocking=True`` so nothing downstream runs when one fa
 Outcomes, kept apart on purpose:
 
 * data that fails an expectation -> ``AssetCheckResult(passed=False, severity=ERROR)`` with the
-  verdict of every expectation, unexpected counts and a few (masked) sample values;
+  verdict of every expectation, unexpected counts and a few (masked) sample values; for a
+  landing gate, the files and lines the sample rows come from (:func:`locate`), also in the
+  check's description that ``make run`` prints;
 * a gate that cannot run (locked or missing file, missing table, broken suite, …:
   :class:`~dagster_project.lib.gates.GateInfrastructureError`) -> the step fails with a
   ``dg.Failure`` whose description starts with :data:`INFRASTRUCTURE_PREFIX`. Not a verdict on
@@ -43,9 +45,10 @@ import dagster as dg
 import duckdb
 
 from dagster_project import settings
-from dagster_project.lib import gates
+from dagster_project.lib import gates, ingest
 from dagster_project.lib.gates import GateInfrastructureError, GateResult
 from dagster_project.lib.ingest import LOAD_LOG, RAW, STAGED, q
+from dagster_project.lib.mappings import load_mapping
 from dagster_project.lib.schema import SOURCES
 
 # Gates read the warehouse, and a reader blocks writers of other processes (STACK.md trap 3):
@@ -367,8 +370,9 @@ def _quoted_table(table: str) -> str:
 
 def unexpected_row_samples(
     database: Path, table: str, query: str, limit: int, pii: Iterable[str]
-) -> tuple[str, ...]:
-    """A few rows an ``expect_no_unexpected_rows`` query returns, personal values masked.
+) -> tuple[tuple[str, ...], tuple[dict[str, Any], ...]]:
+    """A few rows an ``expect_no_unexpected_rows`` query returns: shown (``column=value``,
+    personal values masked) and as they are (to find where they come from).
 
     GX reports only how many rows such a query returns; the samples are read here, once the
     gate has failed (read-only, ``limit`` rows)."""
@@ -390,7 +394,7 @@ def unexpected_row_samples(
             shown = gates.mask_value(value) if column in masked else _plain(value)
             cells.append(f"{column}={shown}")
         samples.append(" ".join(cells))
-    return tuple(samples)
+    return tuple(samples), tuple(dict(zip(columns, row, strict=True)) for row in rows)
 
 
 def present(
@@ -418,10 +422,13 @@ def present(
             outcomes.append(outcome)
             continue
         samples: tuple[str, ...] = ()
+        rows: tuple[dict[str, Any], ...] = ()
         count = outcome.observed_value if isinstance(outcome.observed_value, int) else None
         if not outcome.success:
             try:
-                samples = unexpected_row_samples(database, result.table, query, sample_limit, pii)
+                samples, rows = unexpected_row_samples(
+                    database, result.table, query, sample_limit, pii
+                )
             except GateInfrastructureError:  # the verdict stands; only the samples are lost
                 samples = ()
         outcomes.append(
@@ -431,9 +438,49 @@ def present(
                 unexpected_count=count,
                 observed_value=None,
                 sample_unexpected=samples,
+                sample_rows=rows,
             )
         )
     return dataclasses.replace(result, expectations=tuple(outcomes))
+
+
+def locate(result: GateResult, source: str, database: Path) -> GateResult:
+    """The failed expectations of a landing gate with the landing files and lines their
+    sample rows come from (``ExpectationOutcome.locations``), found by the source's key
+    (``ingest.locate_staged_rows``). Only after a failure; a row that cannot be found (no
+    key in the sample, a file gone) has no location, and a failure to look is no verdict:
+    the result is returned as it was."""
+    failed = [e for e in result.failed if e.sample_rows]
+    if not failed:
+        return result
+    try:
+        mapping = load_mapping(source, settings.mappings_dir())
+        rows = [row for e in failed for row in e.sample_rows]
+        con = _read_only(database)
+        try:
+            found = ingest.locate_staged_rows(con, mapping, settings.landing_dir(), rows)
+        finally:
+            con.close()
+    except Exception:  # noqa: BLE001 - where the rows are only helps: the verdict stands
+        return result
+    places: dict[int, list[str]] = {}
+    position = 0
+    for e in failed:
+        seen: list[str] = []
+        for where in found[position : position + len(e.sample_rows)]:
+            for rel, line in where:
+                text = rel if line is None else f"{rel} line {line}"
+                if text not in seen:
+                    seen.append(text)
+        position += len(e.sample_rows)
+        places[id(e)] = seen
+    return dataclasses.replace(
+        result,
+        expectations=tuple(
+            dataclasses.replace(e, locations=tuple(places[id(e)])) if id(e) in places else e
+            for e in result.expectations
+        ),
+    )
 
 
 def outcome_label(outcome: gates.ExpectationOutcome) -> str:
@@ -470,6 +517,7 @@ def check_result(
                     "success": e.success,
                     "unexpected_count": e.unexpected_count,
                     "samples": [str(s) for s in e.sample_unexpected],
+                    "found_at": list(e.locations),
                 }
                 for e in result.expectations
             ]
@@ -490,7 +538,8 @@ def check_result(
     else:
         description = (
             f"{result.suite_name}: {stats['failed']} of {stats['evaluated']} expectations "
-            f"failed on {result.table}: {', '.join(failed)}"
+            f"failed on {result.table}: "
+            + ", ".join(outcome_label(e) + _found_at(e) for e in result.failed)
         )
     return dg.AssetCheckResult(
         passed=result.success,
@@ -498,6 +547,19 @@ def check_result(
         description=description,
         metadata=metadata,
     )
+
+
+def _found_at(outcome: gates.ExpectationOutcome, shown: int = 3) -> str:
+    """`` (in orders/a.csv line 2, orders/b.csv line 7; 12 rows in all)``, or nothing."""
+    if not outcome.locations:
+        return ""
+    text = ", ".join(outcome.locations[:shown])
+    if len(outcome.locations) > shown:
+        text += ", …"
+    count = outcome.unexpected_count
+    if count is not None and count > min(shown, len(outcome.locations)):
+        text += f"; {count} rows in all"
+    return f" (in {text})"
 
 
 def infrastructure_failure(suite: str, table: str, exc: Exception) -> dg.Failure:
@@ -546,9 +608,11 @@ def run_gate(
     cfg: GateSettings,
     extra_metadata: Mapping[str, Any] | None = None,
     database: Path | None = None,
+    source: str | None = None,
 ) -> dg.AssetCheckResult:
     """Validate ``table`` with the committed suite; raise ``dg.Failure`` if the gate cannot
-    run, return the check verdict otherwise."""
+    run, return the check verdict otherwise. ``source``: ``table`` holds that landing
+    source's staged rows, and a failure names the files and lines of its sample rows."""
     database = database or settings.warehouse_path()
     started = time.perf_counter()
     try:
@@ -566,10 +630,13 @@ def run_gate(
             pii_columns=PII_COLUMNS,
             sample_limit=cfg.sample_limit,
             data_docs_dir=docs_dir,
+            index_columns=(*SOURCES[source].key, "_source_file") if source else (),
         )
         result = present(
             result, expectations, database=database, pii=PII_COLUMNS, sample_limit=cfg.sample_limit
         )
+        if source and not result.success:
+            result = locate(result, source, database)
     except GateInfrastructureError as exc:
         raise infrastructure_failure(suite_name, table, exc) from exc
     page = newest_validation_page(docs_dir, suite_name) if docs_dir is not None else None
@@ -606,6 +673,7 @@ def landing_gate(
         skip_reasons={"volume_min_rows": band_reason, "volume_max_rows": band_reason},
         cfg=cfg,
         database=database,
+        source=source,
         extra_metadata={
             "rows_validated": facts.staged_rows,
             "volume_baseline": band_reason,
