@@ -252,6 +252,58 @@ def release_staged(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"drop table if exists {STAGED_PURGED_CONTACTS}")
 
 
+# archive.purged_contacts.purge_rule of a purged person delivered again under a new CRM id
+RETURNED_UNDER_NEW_ID = "returned_under_new_id"
+
+
+def archive_returning_people(con: duckdb.DuckDBPyConnection) -> int:
+    """Archive the staged contacts whose normalised email is suppressed and whose id is not
+    in ``raw.contacts``: a purged person delivered again under a new CRM id. Call before
+    :func:`suppression_row_filter`.
+
+    Publish keeps such a contact out (by email), but its events and orders carry the new id,
+    which no filter knew: they were published as orphans, in this delivery and every later
+    one. Archived (pseudonym of the new id, rule :data:`RETURNED_UNDER_NEW_ID`, the batch
+    that suppressed the email, the day), the new id is handled as a purged contact's from now
+    on: events left out, orders under the pseudonym, here (publish's filters) and in later
+    deliveries (:func:`withhold_purged_rows`). A live contact whose email changed to a
+    suppressed one keeps its stored version and its id (``ingest.publish``). Idempotent;
+    returns how many ids were archived."""
+    if not _has_rows(con, SUPPRESSION_TABLE) or not _table_exists(con, "raw", "contacts"):
+        return 0
+    (staged,) = con.execute(
+        "select count(*) from information_schema.tables where table_catalog = "
+        "current_database() and table_schema = ? and table_name = 'contacts'",
+        [STAGED],
+    ).fetchone()
+    if not staged:  # the view ingest.stage_source writes
+        return 0
+    key = suppression_key(allow_dev_key=False)
+    (archived,) = con.execute(
+        f"""insert into {ARCHIVE_TABLE}
+        (contact_pseudonym, purge_rule, touch_count, as_of_date, batch_id, purged_at)
+        with returning_people as (
+            select distinct staged_contacts.contact_id, suppressed.batch_id
+            from {STAGED}.contacts as staged_contacts
+            inner join {SUPPRESSION_TABLE} as suppressed
+                on suppressed.email_hmac = {email_hmac_sql("staged_contacts.email")}
+            where staged_contacts.contact_id is not null
+                and staged_contacts.contact_id not in (select contact_id from raw.contacts)
+        ),
+        pseudonyms as (
+            select {contact_pseudonym_sql("contact_id")} as contact_pseudonym,
+                min(batch_id) as batch_id
+            from returning_people group by all
+        )
+        select contact_pseudonym, {lit(RETURNED_UNDER_NEW_ID)}, 0, current_date, batch_id,
+            now()::timestamp
+        from pseudonyms
+        where contact_pseudonym not in (select contact_pseudonym from {ARCHIVE_TABLE})""",
+        key.params,
+    ).fetchone()
+    return archived
+
+
 def suppression_row_filter(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     """Row filters for :func:`dagster_project.lib.ingest.publish` that keep purged people out.
 

@@ -160,3 +160,55 @@ def test_late_rows_of_a_purged_contact_pass_the_gates_and_never_show_their_id(re
         ]
         assert duplicate["samples"] and all(pseudonym in s for s in duplicate["samples"])
         assert PURGED not in _logged(instance, bad)
+
+
+def test_a_purged_person_delivered_again_under_a_new_crm_id_stays_out_with_their_rows(
+    reveil_env,
+):
+    """The CRM re-creates the purged person under a new id, with the same email (another
+    case and spaces). The contact was kept out by its suppressed email, but its events and
+    orders carry the new id, which no filter knew: they were published as orphans, in that
+    delivery and every later one."""
+    landing = settings.landing_dir()
+    _first_delivery(landing)
+    new_id = "crm-new-8086"
+    with dg.DagsterInstance.ephemeral() as instance:
+        assert _ingest(instance).success
+        _purge(instance)
+
+        _deliver(
+            landing,
+            "contacts/recreated.csv",
+            ",".join(SOURCES["contacts"].required_columns) + "\n",
+            [f"{new_id}, ZQ.Gone@Example.com ,B2C,{DAY},true,false,false"],
+        )
+        _deliver(landing, "email_events/new.csv", EVENTS, [f"E20,K1,{new_id},click,{DAY}"])
+        _deliver(landing, "orders/new.csv", ORDERS, [f"O20,{new_id},{DAY},30,EUR,completed"])
+        same_day = _ingest(instance)
+        assert same_day.success
+        # later deliveries still name the new id: left out at staging, the gates pass
+        _deliver(landing, "email_events/later.csv", EVENTS, [f"E21,K1,{new_id},open,{DAY}"])
+        _deliver(landing, "orders/later.csv", ORDERS, [f"O21,{new_id},{DAY},9,EUR,completed"])
+        later = _ingest(instance)
+        assert later.success
+        assert all(gate.passed for gate in _gates(later).values())
+        for result in (same_day, later):
+            assert new_id not in _logged(instance, result)
+
+        with duckdb.connect(str(settings.warehouse_path()), read_only=True) as con:
+            archived = con.execute(
+                f"select contact_pseudonym, batch_id from {privacy.ARCHIVE_TABLE} "
+                "where purge_rule = ?",
+                [privacy.RETURNED_UNDER_NEW_ID],
+            ).fetchall()
+            assert len(archived) == 1 and archived[0][1] == "batch-1"
+            pseudonym = archived[0][0]
+            assert con.execute("select count(*) from raw.contacts").fetchone() == (1,)  # KEPT
+            events = con.execute("select event_id from raw.email_events order by 1").fetchall()
+            assert events == [("E2",)]
+            orders = con.execute(
+                "select order_id, contact_id from raw.orders where order_id in ('O20', 'O21') "
+                "order by 1"
+            ).fetchall()
+            assert orders == [("O20", pseudonym), ("O21", pseudonym)]
+            assert _tables_naming(con, new_id) == []

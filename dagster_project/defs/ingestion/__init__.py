@@ -142,8 +142,10 @@ staged_assets = [_staged_asset(name) for name in SOURCES]
 def publish_raw(context: dg.AssetExecutionContext, duckdb: WarehouseResource):
     """Merge every staged source into ``raw`` in one transaction, once all gates passed."""
     with duckdb.get_connection() as con:
-        # purged people stay out: suppressed emails (contacts), archived ids (email events)
+        # purged people stay out: suppressed emails (contacts), archived ids (email events;
+        # orders under the pseudonym), a purged person's new CRM id archived first
         try:
+            returned = privacy.archive_returning_people(con)
             row_filter = privacy.suppression_row_filter(con)
             overrides = privacy.suppression_column_overrides(con)
         except privacy.SuppressionKeyError as exc:
@@ -169,6 +171,13 @@ def publish_raw(context: dg.AssetExecutionContext, duckdb: WarehouseResource):
         }
     for name, count in superseded_counts.items():
         yield dg.MaterializeResult(asset_key=raw_key(name), metadata={"dagster/row_count": count})
+    if returned:
+        context.log.warning(
+            f"contacts: {returned} purged person(s) delivered again under a new CRM id "
+            f"(suppressed email): the new id is archived ({privacy.ARCHIVE_TABLE}, rule "
+            f"{privacy.RETURNED_UNDER_NEW_ID}); its events are kept out and its orders kept "
+            "under a pseudonym, now and in later deliveries"
+        )
     for name, res in results.items():
         if res.dropped:
             context.log.warning(
@@ -176,9 +185,11 @@ def publish_raw(context: dg.AssetExecutionContext, duckdb: WarehouseResource):
                 "(a purged person's old export, or a contact re-delivered with a suppressed "
                 "email: its stored version is kept)"
             )
+        extra = {"ids_archived_as_returning": returned} if name == "contacts" else {}
         yield dg.MaterializeResult(
             asset_key=raw_key(name),
             metadata={
+                **extra,
                 "files_published": res.files,
                 "rows_staged": res.staged_rows,
                 "rows_inserted": res.inserted,
