@@ -7,9 +7,13 @@ Dagster instance of ``DAGSTER_HOME`` (so ``make dev`` shows it), then prints a s
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
+import re
 import signal
 import sys
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -113,16 +117,91 @@ def run(args: argparse.Namespace) -> int:
             return 128 + signum
 
 
+# dbt's line per node that went well (dagster-dbt echoes dbt's log to stdout): ~580 lines of a
+# `make run`, kept in a file; warnings, errors, failures, skips and the totals stay on screen
+_DBT_PROGRESS = re.compile(r"^\s*\d+ of \d+ (START|OK|PASS)\b")
+DBT_VERBOSE_ENV = "REVEIL_DBT_VERBOSE"
+
+
+class DbtProgressFilter(io.TextIOBase):
+    """A stdout that writes every line to ``log`` and shows the others than dbt's progress
+    lines (``n of N START|OK|PASS …``); the first one kept off screen says where they are."""
+
+    def __init__(self, screen, log: Path):
+        self.screen, self.log = screen, log
+        self._buffer = ""
+        self._lock = threading.Lock()
+        self._file = None
+        self.hidden = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        with self._lock:
+            self._buffer += text
+            *lines, self._buffer = self._buffer.split("\n")
+            for line in lines:
+                self._line(line)
+        return len(text)
+
+    def _line(self, line: str) -> None:
+        if self._file is None:
+            self.log.parent.mkdir(parents=True, exist_ok=True)
+            self._file = self.log.open("w", encoding="utf-8")
+        self._file.write(line + "\n")
+        if _DBT_PROGRESS.match(line):
+            if not self.hidden:
+                self.screen.write(
+                    f"(dbt's progress per model and test: {self.log}; "
+                    f"{DBT_VERBOSE_ENV}=1 shows it here)\n"
+                )
+            self.hidden += 1
+            return
+        self.screen.write(line + "\n")
+
+    def flush(self) -> None:
+        with self._lock:
+            if self._file is not None:
+                self._file.flush()
+            self.screen.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._buffer:
+                self._line(self._buffer)
+                self._buffer = ""
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+        self.screen.flush()
+
+
+@contextlib.contextmanager
+def _quiet_dbt_progress():
+    if os.environ.get(DBT_VERBOSE_ENV, "").strip().lower() in ("1", "true", "yes"):
+        yield
+        return
+    log = settings.data_dir() / "logs" / "dbt_progress.log"
+    stream = DbtProgressFilter(sys.stdout, log)
+    try:
+        with contextlib.redirect_stdout(stream):
+            yield
+    finally:
+        stream.close()
+
+
 def _execute(job, instance, guard, selection) -> int:
     started = datetime.now(UTC)
     log_level = os.environ.get("REVEIL_LOG_LEVEL", "INFO")
-    result = job.execute_in_process(
-        instance=instance,
-        raise_on_error=False,
-        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
-        asset_selection=selection,
-        tags=guard.tags,  # the process that runs it, for recover_dead_runs
-    )
+    with _quiet_dbt_progress():
+        result = job.execute_in_process(
+            instance=instance,
+            raise_on_error=False,
+            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+            asset_selection=selection,
+            tags=guard.tags,  # the process that runs it, for recover_dead_runs
+        )
     elapsed = (datetime.now(UTC) - started).total_seconds()
     _out()
     if not result.success:

@@ -192,6 +192,11 @@ def test_sigterm_while_dbt_builds_stops_dbt_and_says_what_was_published(
     published = re.search(r"^  raw: published \(([\d,]+) rows inserted", output, re.MULTILINE)
     assert published and int(published[1].replace(",", "")) >= sum(counts.values()) // 2
     assert "  served marts: unchanged (BI tools still see the previous publication)" in output
+    # dbt's line per model and test went to a file, not to the screen
+    assert "(dbt's progress per model and test: " in output
+    assert not re.search(r"^\d+ of \d+ (START|OK|PASS)\b", output, re.MULTILINE)
+    progress = (settings.data_dir() / "logs" / "dbt_progress.log").read_text()
+    assert re.search(r"^\d+ of \d+ OK created", progress, re.MULTILINE), progress[-2000:]
     assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.FAILURE
     # nobody holds the warehouse: it opens for writing, raw as published
     with duckdb.connect(str(settings.warehouse_path())) as con:
