@@ -6,6 +6,7 @@ dbt); ``test_gate_failures.py`` runs them through the real pipeline.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from datetime import datetime, timedelta
@@ -522,6 +523,17 @@ def test_volume_band_from_the_load_log(tmp_path):
     low = run(150)
     assert _failed(low) == ["expect_table_row_count_to_be_between()"]
     assert "band 0.2x-5x" in _value(low, "volume_baseline")
+    # the message says by how much, and how to let a legitimate delivery through once
+    assert "(150 rows staged, 0.15x the 1,000 of the previous load, band 0.2x-5x" in (
+        low.description
+    )
+    assert "REVEIL_GATE_VOLUME_MIN_RATIO=0.15 make run" in low.description
+    high = run(6_500)  # a full re-export after daily deltas
+    assert "6,500 rows staged, 6.5x the 1,000" in high.description
+    assert "REVEIL_GATE_VOLUME_MAX_RATIO=7 make run" in high.description
+    relaxed = dataclasses.replace(CFG, volume_max_ratio=7)
+    db = tmp_path / "w6500.duckdb"
+    assert checks.landing_gate("orders", relaxed, RUN, database=db).passed
 
 
 # --- mart gates -----------------------------------------------------------------------------

@@ -31,6 +31,7 @@ the Launchpad), falling back to ``REVEIL_GATE_*`` environment variables, then to
 """
 
 import dataclasses
+import math
 import os
 import re
 import shutil
@@ -213,6 +214,31 @@ def volume_band(
     return (low, high), (
         f"previous load {previous.run_id[:8]} had {previous.rows} rows: band "
         f"{cfg.volume_min_ratio:g}x-{cfg.volume_max_ratio:g}x"
+    )
+
+
+VOLUME_LABEL = "expect_table_row_count_to_be_between()"
+
+
+def volume_hint(rows: int, previous_loads: list[Load], cfg: GateSettings) -> str:
+    """What the volume gate's failure says: the rows against the previous load, and how to
+    let a legitimate change through once (a full re-export after daily deltas, a new feed)."""
+    if not previous_loads:
+        return ""
+    previous = max(previous_loads, key=lambda load: load.loaded_at)
+    if previous.rows <= 0:
+        return ""
+    ratio = rows / previous.rows
+    if ratio > cfg.volume_max_ratio:
+        knob, env, value = "volume_max_ratio", ENV_VARS["volume_max_ratio"], math.ceil(ratio)
+    else:
+        knob, env = "volume_min_ratio", ENV_VARS["volume_min_ratio"]
+        value = math.floor(ratio * 100) / 100
+    return (
+        f" ({rows:,} rows staged, {ratio:.2g}x the {previous.rows:,} of the previous load, "
+        f"band {cfg.volume_min_ratio:g}x-{cfg.volume_max_ratio:g}x; if this delivery is "
+        f"right, e.g. a full re-export, let it through once: {env}={value:g} make run, or "
+        f"{knob} of the {RESOURCE_KEY} resource in the Launchpad)"
     )
 
 
@@ -494,6 +520,7 @@ def check_result(
     skipped: list[str],
     extra: Mapping[str, Any] | None = None,
     data_docs_page: Path | None = None,
+    hints: Mapping[str, str] | None = None,
 ) -> dg.AssetCheckResult:
     """The Dagster verdict of a gate: passed, or failed with severity ERROR (blocking)."""
     stats = result.statistics
@@ -539,7 +566,10 @@ def check_result(
         description = (
             f"{result.suite_name}: {stats['failed']} of {stats['evaluated']} expectations "
             f"failed on {result.table}: "
-            + ", ".join(outcome_label(e) + _found_at(e) for e in result.failed)
+            + ", ".join(
+                outcome_label(e) + _found_at(e) + (hints or {}).get(outcome_label(e), "")
+                for e in result.failed
+            )
         )
     return dg.AssetCheckResult(
         passed=result.success,
@@ -609,10 +639,12 @@ def run_gate(
     extra_metadata: Mapping[str, Any] | None = None,
     database: Path | None = None,
     source: str | None = None,
+    hints: Mapping[str, str] | None = None,
 ) -> dg.AssetCheckResult:
     """Validate ``table`` with the committed suite; raise ``dg.Failure`` if the gate cannot
     run, return the check verdict otherwise. ``source``: ``table`` holds that landing
-    source's staged rows, and a failure names the files and lines of its sample rows."""
+    source's staged rows, and a failure names the files and lines of its sample rows.
+    ``hints``: what to do when the expectation of that label (``outcome_label``) fails."""
     database = database or settings.warehouse_path()
     started = time.perf_counter()
     try:
@@ -641,7 +673,7 @@ def run_gate(
         raise infrastructure_failure(suite_name, table, exc) from exc
     page = newest_validation_page(docs_dir, suite_name) if docs_dir is not None else None
     extra = {**(extra_metadata or {}), "gate_seconds": round(time.perf_counter() - started, 3)}
-    return check_result(result, skipped=skipped, extra=extra, data_docs_page=page)
+    return check_result(result, skipped=skipped, extra=extra, data_docs_page=page, hints=hints)
 
 
 def landing_gate(
@@ -674,6 +706,7 @@ def landing_gate(
         cfg=cfg,
         database=database,
         source=source,
+        hints={VOLUME_LABEL: volume_hint(facts.staged_rows, facts.previous_loads, cfg)},
         extra_metadata={
             "rows_validated": facts.staged_rows,
             "volume_baseline": band_reason,
