@@ -510,15 +510,25 @@ def _zoned_to_utc(text: str) -> str:
     return f"timezone('UTC', try_cast({spaced} as timestamptz))"
 
 
-def _timestamp_expr(text: str, formats: tuple[str, ...]) -> str:
+def _local_to_utc(timestamp: str, zone: str | None) -> str:
+    """A TIMESTAMP without zone, written in ``zone`` (the mapping's ``timezone``), in UTC;
+    as it is without a zone (taken as UTC already)."""
+    if zone is None:
+        return timestamp
+    return f"timezone('UTC', timezone({lit(zone)}, {timestamp}))"
+
+
+def _timestamp_expr(text: str, formats: tuple[str, ...], zone: str | None = None) -> str:
     """Text as a UTC TIMESTAMP. A value with an offset or a zone (ISO 8601 ``+01:00``, ``Z``,
-    a format's ``%z`` / ``%Z``) is converted to UTC; a value without is taken as UTC. The
-    result never depends on the session's TimeZone (a view over it is read by other
-    connections). Casting "14:22+01:00" straight to TIMESTAMP drops the offset (14:22)."""
+    a format's ``%z`` / ``%Z``) is converted to UTC; a value without is taken in ``zone``
+    (the mapping's ``timezone``), by default UTC. The result never depends on the session's
+    TimeZone (a view over it is read by other connections). Casting "14:22+01:00" straight
+    to TIMESTAMP drops the offset (14:22)."""
     if not formats:
+        naive = _local_to_utc(f"try_cast({text} as timestamp)", zone)
         return (
             f"case when regexp_matches({text}, {lit(_ZONED_TEXT)}) then {_zoned_to_utc(text)} "
-            f"else try_cast({text} as timestamp) end"
+            f"else {naive} end"
         )
     zoned = [f for f in formats if "%z" in f or "%Z" in f]
     naive = [f for f in formats if f not in zoned]
@@ -528,7 +538,7 @@ def _timestamp_expr(text: str, formats: tuple[str, ...]) -> str:
         parts.append(f"timezone('UTC', try_strptime({text}, [{fmts}]))")
     if naive:
         fmts = ", ".join(lit(f) for f in naive)
-        parts.append(f"try_strptime({text}, [{fmts}])")
+        parts.append(_local_to_utc(f"try_strptime({text}, [{fmts}])", zone))
     return parts[0] if len(parts) == 1 else f"coalesce({', '.join(parts)})"
 
 
@@ -559,10 +569,12 @@ def _parse_expr(
     if values:
         src_type = "VARCHAR"
     elif src_type == ctype:
-        return col
+        return _local_to_utc(col, mapping.timezone) if base == "TIMESTAMP" else col
     if src_type != "VARCHAR":
         if src_type == "TIMESTAMP WITH TIME ZONE" and base == "TIMESTAMP":
             return f"timezone('UTC', {col})"  # the instant in UTC, whatever the session zone
+        if src_type.startswith("TIMESTAMP") and base == "TIMESTAMP":  # _S, _MS, _NS
+            return _local_to_utc(f"try_cast({col} as timestamp)", mapping.timezone)
         if src_type == "FLOAT" and base == "DOUBLE":
             # through its shortest text: 0.00085 stays 0.00085, not 0.00085000001127
             return f"try_cast(cast({col} as varchar) as double)"
@@ -573,7 +585,7 @@ def _parse_expr(
         return f"try_cast({col} as {ctype})"
     text = _mapped_text(column, values) if values else f"nullif(trim({col}), '')"
     if base == "TIMESTAMP":
-        return _timestamp_expr(text, mapping.timestamp_formats)
+        return _timestamp_expr(text, mapping.timestamp_formats, mapping.timezone)
     if base == "DATE":
         if mapping.date_formats:
             fmts = ", ".join(lit(f) for f in mapping.date_formats)

@@ -56,6 +56,8 @@ class Mapping:
     # canonical column -> {user value: canonical value}
     value_maps: dict[str, dict[str, str | None]] = field(default_factory=dict)
     path: Path | None = None
+    # IANA zone of the timestamps written without an offset or a zone; None: UTC
+    timezone: str | None = None
 
     def source_column(self, canonical: str) -> str | None:
         """The user's column that feeds ``canonical``, or None when it is absent."""
@@ -111,6 +113,7 @@ def parse_mapping(raw: dict, path: Path | None = None) -> Mapping:
         "true_values",
         "false_values",
         "values",
+        "timezone",
     }
     unknown_keys = set(raw) - allowed
     if unknown_keys:
@@ -141,6 +144,9 @@ def parse_mapping(raw: dict, path: Path | None = None) -> Mapping:
     decimal = str(raw.get("decimal_separator", "."))
     if decimal not in (".", ","):
         raise MappingError(f"{where}: decimal_separator must be '.' or ','")
+    timezone = raw.get("timezone")
+    if timezone is not None:
+        timezone = _check_timezone(str(timezone), where)
     return Mapping(
         source=source,
         folder=str(raw.get("folder", name)),
@@ -157,7 +163,24 @@ def parse_mapping(raw: dict, path: Path | None = None) -> Mapping:
         false_values=_as_tuple(raw.get("false_values"), DEFAULT_FALSE),
         value_maps=values,
         path=path,
+        timezone=timezone,
     )
+
+
+def _check_timezone(name: str, where: str) -> str:
+    """The zone name as DuckDB spells it (IANA: ``Europe/Paris``), else a MappingError."""
+    import duckdb
+
+    with duckdb.connect() as con:
+        known = con.execute(
+            "select name from pg_timezone_names() where lower(name) = lower(?)", [name]
+        ).fetchone()
+    if known is None:
+        raise MappingError(
+            f"{where}: timezone {name!r} is not a time zone name DuckDB knows: write it as "
+            "Region/City (Europe/Paris, America/New_York), or UTC"
+        )
+    return known[0]
 
 
 def _as_list(value) -> list[str]:

@@ -532,6 +532,52 @@ def test_timestamp_formats_with_a_zone_give_utc_and_mix_with_formats_without(con
     }
 
 
+def test_a_mappings_timezone_reads_timestamps_without_one_as_local_time(con, landing):
+    """Exports in local time without an offset (an ESP's or a shop's back office in Paris):
+    taken as UTC they were an hour off in winter, two in summer, and a click at 00:30 fell
+    on the day before. With `timezone:`, values without offset are local time (summer and
+    winter time), values with one keep theirs, in text, in formats, and in Parquet."""
+    con.execute("set TimeZone = 'America/New_York'")  # the session's zone must not matter
+    mapping = parse_mapping({"source": "email_events", "timezone": "europe/paris"})
+    assert mapping.timezone == "Europe/Paris"
+    rows = {
+        "E1": "2024-01-15 00:30:00",  # winter: UTC+1, the day before in UTC
+        "E2": "2024-07-15 14:00:00",  # summer: UTC+2
+        "E3": "2024-07-15T14:00:00Z",  # an explicit zone wins
+        "E4": "2024-07-15 14:00:00 +0100",
+    }
+    body = "".join(f"{k},K1,C1,open,{v}\n" for k, v in rows.items())
+    write(landing / "email_events/e.csv", EVENTS_HEADER + body)
+    duckdb.sql(
+        "copy (select 'E5' as event_id, 'K1' as campaign_id, 'C1' as contact_id, "
+        "'open' as event_type, timestamp '2024-07-15 14:00:00' as occurred_at) "
+        f"to '{landing / 'email_events/p.parquet'}'"
+    )
+    stage_and_publish(con, landing, "email_events", mapping=mapping)
+    assert {k: str(v) for k, v in occurred(con).items()} == {
+        "E1": "2024-01-14 23:30:00",
+        "E2": "2024-07-15 12:00:00",
+        "E3": "2024-07-15 14:00:00",
+        "E4": "2024-07-15 13:00:00",
+        "E5": "2024-07-15 12:00:00",
+    }
+    formats = parse_mapping(
+        {"source": "orders", "timezone": "Europe/Paris", "timestamp_format": "%d/%m/%Y %H:%M"}
+    )
+    write(
+        landing / "orders/o.csv", ORDERS_HEADER + "O1,C1,15/07/2024 14:00,5.00,EUR,completed\n"
+    )
+    stage_and_publish(con, landing, "orders", mapping=formats)
+    assert str(con.execute("select ordered_at from raw.orders").fetchone()[0]) == (
+        "2024-07-15 12:00:00"
+    )
+
+
+def test_an_unknown_timezone_is_a_mapping_error():
+    with pytest.raises(MappingError, match=r"timezone 'Paris' is not a time zone name"):
+        parse_mapping({"source": "orders", "timezone": "Paris"})
+
+
 def test_parquet_timestamps_with_time_zone_are_stored_in_utc(con, landing):
     con.execute("set TimeZone = 'Europe/Paris'")
     (landing / "email_events").mkdir(parents=True)
