@@ -564,9 +564,7 @@ def test_a_mappings_timezone_reads_timestamps_without_one_as_local_time(con, lan
     formats = parse_mapping(
         {"source": "orders", "timezone": "Europe/Paris", "timestamp_format": "%d/%m/%Y %H:%M"}
     )
-    write(
-        landing / "orders/o.csv", ORDERS_HEADER + "O1,C1,15/07/2024 14:00,5.00,EUR,completed\n"
-    )
+    write(landing / "orders/o.csv", ORDERS_HEADER + "O1,C1,15/07/2024 14:00,5.00,EUR,completed\n")
     stage_and_publish(con, landing, "orders", mapping=formats)
     assert str(con.execute("select ordered_at from raw.orders").fetchone()[0]) == (
         "2024-07-15 12:00:00"
