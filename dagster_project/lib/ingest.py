@@ -93,6 +93,8 @@ class StageResult:
     skipped_files: int = 0
     not_exports: list[str] = field(default_factory=list)  # paths skipped by name
     never_delivered: bool = False  # an optional source with no file, now or before
+    # contact_match: email: rows whose email is no contact's, left out of the staged view
+    unmatched_rows: int = 0
 
     @property
     def rows(self) -> int:
@@ -846,6 +848,60 @@ def _staged_select(
     return " union all by name ".join(f"({select})" for select in selects)
 
 
+# one contact id per normalised email: the contacts of this delivery (staged) before those
+# already loaded, then the latest created, then the greatest id (a CRM holding duplicates)
+_CONTACTS_BY_EMAIL = f"""select email_key,
+        arg_max(contact_id, (delivered_now, created_at, contact_id)) as contact_id
+    from (
+        select lower(trim(email)) as email_key, contact_id, 1 as delivered_now, created_at
+        from {STAGED}.contacts
+        union all
+        select lower(trim(email)), contact_id, 0, created_at from {RAW}.contacts
+    )
+    where email_key <> '' and contact_id is not null
+    group by email_key"""
+
+
+def _match_contacts_by_email(
+    con: duckdb.DuckDBPyConnection,
+    body: str,
+    mapping: Mapping,
+    pending: list[tuple[StagedFile, tuple[Path, str, _FileShape]]],
+) -> tuple[str, int]:
+    """``contact_match: email``: the staged rows with the contact id of their email (read
+    from the column mapped to ``contact_id``, case and spaces ignored) in place of the email;
+    rows whose email is no contact's are left out (an ESP's or a shop's export also holds
+    addresses the CRM does not: test sends, guest checkouts, people already purged).
+    Returns the SELECT and how many rows it leaves out; refuses a delivery none of whose
+    emails matches (the wrong column mapped, or no contact loaded yet).
+
+    The view joins when it is read, so it sees the contacts as they are then: the
+    ``staged/<source>`` asset depends on ``staged/contacts`` (the same delivery's contacts
+    are staged first), and publish, which publishes contacts first, finds them in raw."""
+    joined = (
+        f"select s.* replace (m.contact_id as contact_id) from ({body}) as s "
+        f"join ({_CONTACTS_BY_EMAIL}) as m on m.email_key = lower(trim(s.contact_id))"
+    )
+    try:
+        unmatched, total = con.execute(
+            f"select count(*) filter (where m.contact_id is null), count(*) from ({body}) as s "
+            f"left join ({_CONTACTS_BY_EMAIL}) as m on m.email_key = lower(trim(s.contact_id))"
+        ).fetchone()
+    except duckdb.Error as exc:
+        raise LandingFileError(pending[-1][0].path, _error_kind(exc)) from None
+    if total and unmatched == total:
+        column = mapping.source_column("contact_id") or "contact_id"
+        files = ", ".join(staged.path for staged, _ in pending[:3])
+        raise LandingFileError(
+            files,
+            f"contact_match: email, but none of the {total} row(s) holds the email of a "
+            f"contact: is {column!r} the column of the contact's email address, and were "
+            "the contacts loaded (or delivered with these files)?",
+            column=column,
+        )
+    return joined, unmatched
+
+
 def _format_hint(ctype: str, mapping: Mapping) -> str:
     base = ctype.split("(")[0]
     if base == "TIMESTAMP":
@@ -919,6 +975,8 @@ def stage_source(
         con.execute("reset preserve_insertion_order")
     target = f"{STAGED}.{q(source.name)}"
     body = _staged_select([file for _, file in pending], mapping, loaded_at) if pending else ""
+    if body and mapping.contact_match == "email":
+        body, result.unmatched_rows = _match_contacts_by_email(con, body, mapping, pending)
     con.execute("begin transaction")
     try:
         con.execute(f"delete from {STAGED}._files where source = ?", [source.name])

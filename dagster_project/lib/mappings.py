@@ -19,6 +19,8 @@ from dagster_project.lib.schema import SOURCES, Source
 DEFAULT_TRUE = ("true", "t", "1", "yes", "y")
 DEFAULT_FALSE = ("false", "f", "0", "no", "n")
 _FORMATS = ("csv", "parquet")
+# contact_match: the column mapped to contact_id holds the contact id, or the contact's email
+CONTACT_MATCHES = ("id", "email")
 
 
 class MappingError(ValueError):
@@ -58,6 +60,9 @@ class Mapping:
     path: Path | None = None
     # IANA zone of the timestamps written without an offset or a zone; None: UTC
     timezone: str | None = None
+    # what the column mapped to contact_id holds: the CRM's contact id, or the contact's email
+    # (an ESP's or a shop's export), matched to the contact id while staging
+    contact_match: str = "id"
 
     def source_column(self, canonical: str) -> str | None:
         """The user's column that feeds ``canonical``, or None when it is absent."""
@@ -114,6 +119,7 @@ def parse_mapping(raw: dict, path: Path | None = None) -> Mapping:
         "false_values",
         "values",
         "timezone",
+        "contact_match",
     }
     unknown_keys = set(raw) - allowed
     if unknown_keys:
@@ -147,6 +153,16 @@ def parse_mapping(raw: dict, path: Path | None = None) -> Mapping:
     timezone = raw.get("timezone")
     if timezone is not None:
         timezone = _check_timezone(str(timezone), where)
+    contact_match = str(raw.get("contact_match", "id"))
+    if contact_match not in CONTACT_MATCHES:
+        raise MappingError(
+            f"{where}: contact_match must be one of {CONTACT_MATCHES}, got {contact_match!r}"
+        )
+    if contact_match != "id" and (name == "contacts" or "contact_id" not in known):
+        raise MappingError(
+            f"{where}: contact_match applies to the sources that point to a contact "
+            f"(email_events, orders), not to {name}"
+        )
     return Mapping(
         source=source,
         folder=str(raw.get("folder", name)),
@@ -164,6 +180,7 @@ def parse_mapping(raw: dict, path: Path | None = None) -> Mapping:
         value_maps=values,
         path=path,
         timezone=timezone,
+        contact_match=contact_match,
     )
 
 

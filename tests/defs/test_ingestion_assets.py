@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import dagster as dg
 import duckdb
@@ -10,6 +12,7 @@ import duckdb
 from dagster_project.definitions import defs
 from dagster_project.lib.schema import SOURCES
 
+ROOT = Path(__file__).resolve().parents[2]
 ORDERS = "order_id,contact_id,ordered_at,amount,currency,status\n"
 
 
@@ -112,3 +115,48 @@ def test_a_malformed_line_reaches_no_dagster_event(reveil_env):
     assert "contacts/late.csv" in message and "line 2" in message and "6 field(s)" in message
     events = " ".join(serialize_value(e) for e in result.all_events)
     assert "bob.secret" not in events and "Secretname" not in events
+
+
+def test_an_esp_export_keyed_by_email_goes_through_its_gate_with_contact_ids(
+    reveil_env, monkeypatch
+):
+    """The mapping of data/mappings/README.md's ESP example (emails, the ESP's words, Paris
+    time) through the staged asset, its gate and publish: the events land under the contact
+    ids of the contacts delivered with them; the unknown address is left out and counted."""
+    landing = _landing(reveil_env)
+    _fill(landing)
+    readme = (ROOT / "data" / "mappings" / "README.md").read_text()
+    example = readme.split("## Example: an ESP's events keyed by email")[1]
+    mappings = reveil_env / "mappings"
+    mappings.mkdir()
+    (mappings / "email_events.yml").write_text(example.split("```yaml")[1].split("```")[0])
+    monkeypatch.setenv("REVEIL_MAPPINGS_DIR", str(mappings))
+    (landing / "email_events" / "email_events.csv").unlink()
+    day = date.today() - timedelta(days=1)
+    (landing / "esp_events").mkdir()
+    (landing / "esp_events" / "export.csv").write_text(
+        "Event ID,Campaign ID,Email,Event,Date\n"
+        f"X1,K1,A@Example.com,opened,{day} 00:30:00\n"
+        f"X2,K1,a@example.com,clicked,{day} 09:00:00\n"
+        f"X3,K1,seed-list@agency.example,opened,{day} 09:00:00\n"
+    )
+    job = defs.resolve_implicit_global_asset_job_def()
+    instance = dg.DagsterInstance.ephemeral()
+    result = job.execute_in_process(
+        asset_selection=list(_ingestion_assets()), instance=instance, raise_on_error=False
+    )
+    assert result.success
+    mats = {
+        e.asset_key.to_user_string(): e.step_materialization_data.materialization.metadata
+        for e in result.get_asset_materialization_events()
+    }
+    assert mats["staged/email_events"]["rows_matching_no_contact"].value == 1
+    logs = "\n".join(entry.user_message for entry in instance.all_logs(result.run_id))
+    assert "1 row(s) left out: their email" in logs and "seed-list" not in logs
+    with duckdb.connect(str(reveil_env / "warehouse" / "reveil.duckdb"), read_only=True) as con:
+        rows = con.execute(
+            "select event_id, contact_id, event_type, occurred_at from raw.email_events order by 1"
+        ).fetchall()
+    paris = datetime.combine(day, time(0, 30), ZoneInfo("Europe/Paris"))
+    assert [r[:3] for r in rows] == [("X1", "C1", "open"), ("X2", "C1", "click")]
+    assert rows[0][3] == paris.astimezone(UTC).replace(tzinfo=None)  # the day before, in UTC

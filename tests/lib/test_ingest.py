@@ -926,3 +926,92 @@ def test_staged_rows_are_located_in_their_files_and_lines_through_the_mapping(co
         [],
         [("orders/b.csv", None)],
     ]
+
+
+# --- exports that point to contacts by email ------------------------------------------------
+
+
+def _contacts(landing, name: str, rows: list[str]) -> None:
+    write(landing / f"contacts/{name}.csv", CONTACTS_HEADER + "".join(rows))
+
+
+def test_events_and_orders_keyed_by_email_get_the_contact_id(con, landing):
+    """An ESP's export (Brevo, Mailchimp) and a shop's orders (Shopify) name the contact by
+    email, not by the CRM's id. With `contact_match: email` the email (any case, spaces) is
+    replaced by the contact's id; rows of an address the CRM does not hold are left out and
+    counted; a contact of the same delivery is found; no email reaches raw."""
+    _contacts(landing, "c1", [CONTACT])  # C1 alice.martin@example.com, loaded before
+    stage_and_publish(con, landing, "contacts")
+    _contacts(landing, "c2", [SECRET_CONTACT])  # C2 bob.secret@example.com, this delivery
+    ingest.stage_source(con, identity("contacts"), landing)
+    events = parse_mapping(
+        {
+            "source": "email_events",
+            "columns": {"contact_id": "Email", "occurred_at": "Date", "event_type": "Event"},
+            "contact_match": "email",
+        }
+    )
+    write(
+        landing / "email_events/brevo.csv",
+        "event_id,campaign_id,Email,Event,Date\n"
+        "E1,K1, Alice.Martin@Example.com ,open,2024-03-05 10:00:00\n"
+        "E2,K1,bob.secret@example.com,click,2024-03-05 11:00:00\n"
+        "E3,K1,test-seed@agency.example,open,2024-03-05 12:00:00\n",
+    )
+    staged = ingest.stage_source(con, events, landing)
+    assert staged.rows == 3 and staged.unmatched_rows == 1
+    assert con.execute(
+        "select event_id, contact_id from staged.email_events order by 1"
+    ).fetchall() == [("E1", "C1"), ("E2", "C2")]
+    published = ingest.publish(con, ["contacts", "email_events"], run_id="test")
+    assert published["email_events"].inserted == 2
+    assert con.execute(
+        "select count(*) from raw.email_events where contact_id like '%@%'"
+    ).fetchone() == (0,)
+
+
+def test_a_contact_created_twice_with_one_email_gets_the_events_of_the_newest(con, landing):
+    older = CONTACT
+    newer = CONTACT.replace("C1,", "C7,").replace("2024-01-01", "2025-06-01")
+    _contacts(landing, "c", [older, newer])
+    stage_and_publish(con, landing, "contacts")
+    mapping = parse_mapping(
+        {"source": "orders", "columns": {"contact_id": "email"}, "contact_match": "email"}
+    )
+    write(
+        landing / "orders/shop.csv",
+        "order_id,email,ordered_at,amount,currency,status\n"
+        "S1,alice.martin@example.com,2025-07-01,5.00,EUR,completed\n",
+    )
+    stage_and_publish(con, landing, "orders", mapping=mapping)
+    assert con.execute("select contact_id from raw.orders").fetchall() == [("C7",)]
+
+
+def test_a_delivery_whose_emails_match_no_contact_is_refused(con, landing):
+    """The wrong column mapped (the campaign's sender address), or events before contacts:
+    every row would be left out without a word."""
+    _contacts(landing, "c", [CONTACT])
+    stage_and_publish(con, landing, "contacts")
+    mapping = parse_mapping(
+        {"source": "email_events", "columns": {"contact_id": "From"}, "contact_match": "email"}
+    )
+    write(
+        landing / "email_events/e.csv",
+        "event_id,campaign_id,From,event_type,occurred_at\n"
+        "E1,K1,news@shop.example,open,2024-03-05 10:00:00\n",
+    )
+    with pytest.raises(ingest.LandingFileError) as caught:
+        ingest.stage_source(con, mapping, landing)
+    error = caught.value
+    assert error.file == "email_events/e.csv" and error.column == "From"
+    assert "none of the 1 row(s) holds the email of a contact" in str(error)
+    assert "news@shop.example" not in str(error)
+
+
+def test_contact_match_is_checked_when_the_mapping_loads():
+    with pytest.raises(MappingError, match="contact_match must be one of"):
+        parse_mapping({"source": "orders", "contact_match": "phone"})
+    with pytest.raises(MappingError, match="not to contacts"):
+        parse_mapping({"source": "contacts", "contact_match": "email"})
+    with pytest.raises(MappingError, match="not to campaigns"):
+        parse_mapping({"source": "campaigns", "contact_match": "email"})
