@@ -726,6 +726,22 @@ def _file_select(
     checks: list[tuple[str, str, str]] = []  # (canonical, user column, failure condition)
     used: list[str] = []  # the user columns read
     for column in source.columns:
+        made_from = mapping.ids_from.get(column.name)
+        if made_from:
+            absent = [u for u in made_from if u not in available]
+            if absent:
+                known = _known_names(mapping) | {u.lower() for u in made_from}
+                has = [_header_name(n, known) for n in sorted(available)]
+                raise LandingFileError(
+                    rel,
+                    f"column(s) {', '.join(map(repr, absent))} of ids_from.{column.name} "
+                    f"missing; the file has: {', '.join(has)}",
+                    column=absent[0],
+                )
+            used.extend(made_from)
+            parts = ", ".join(f"coalesce(cast({q(u)} as varchar), '')" for u in made_from)
+            selects.append(f"md5(concat_ws(chr(31), {parts})) as {q(column.name)}")
+            continue
         user = mapping.source_column(column.name)
         if user is None or user not in available:
             if column.name in mapping.defaults:

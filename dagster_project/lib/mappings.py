@@ -63,6 +63,8 @@ class Mapping:
     # what the column mapped to contact_id holds: the CRM's contact id, or the contact's email
     # (an ESP's or a shop's export), matched to the contact id while staging
     contact_match: str = "id"
+    # canonical column -> the user's columns whose text makes it (an export without ids)
+    ids_from: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def source_column(self, canonical: str) -> str | None:
         """The user's column that feeds ``canonical``, or None when it is absent."""
@@ -120,6 +122,7 @@ def parse_mapping(raw: dict, path: Path | None = None) -> Mapping:
         "values",
         "timezone",
         "contact_match",
+        "ids_from",
     }
     unknown_keys = set(raw) - allowed
     if unknown_keys:
@@ -163,6 +166,7 @@ def parse_mapping(raw: dict, path: Path | None = None) -> Mapping:
             f"{where}: contact_match applies to the sources that point to a contact "
             f"(email_events, orders), not to {name}"
         )
+    ids_from = _ids_from(raw.get("ids_from"), source, columns, defaults, where)
     return Mapping(
         source=source,
         folder=str(raw.get("folder", name)),
@@ -181,7 +185,35 @@ def parse_mapping(raw: dict, path: Path | None = None) -> Mapping:
         path=path,
         timezone=timezone,
         contact_match=contact_match,
+        ids_from=ids_from,
     )
+
+
+def _ids_from(raw, source: Source, columns: dict, defaults: dict, where: str) -> dict:
+    """``ids_from: {event_id: [Email, Campaign, Event, Date]}``: checked, as tuples."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise MappingError(f"{where}: ids_from maps a column to a list of your columns")
+    found: dict[str, tuple[str, ...]] = {}
+    for canonical, users in raw.items():
+        canonical = str(canonical)
+        if canonical not in source.column_names:
+            raise MappingError(
+                f"{where}: `ids_from` names a column that {source.name} does not have: "
+                f"{canonical!r}"
+            )
+        if source.column(canonical).type != "VARCHAR":
+            raise MappingError(f"{where}: ids_from.{canonical}: only text columns are made")
+        if canonical in columns or canonical in defaults:
+            raise MappingError(
+                f"{where}: {canonical!r} is both in ids_from and in columns/defaults: keep one"
+            )
+        users = [users] if isinstance(users, str) else users
+        if not isinstance(users, list) or not users:
+            raise MappingError(f"{where}: ids_from.{canonical} needs a list of your columns")
+        found[canonical] = tuple(str(u) for u in users)
+    return found
 
 
 def _check_timezone(name: str, where: str) -> str:

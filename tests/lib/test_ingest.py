@@ -1015,3 +1015,47 @@ def test_contact_match_is_checked_when_the_mapping_loads():
         parse_mapping({"source": "contacts", "contact_match": "email"})
     with pytest.raises(MappingError, match="not to campaigns"):
         parse_mapping({"source": "campaigns", "contact_match": "email"})
+
+
+def test_an_export_without_event_ids_gets_ids_made_from_its_columns(con, landing):
+    """An ESP's export has no event id: `ids_from` makes it from the row's own columns, so
+    the next export, overlapping the last one, adds only its new rows."""
+    _contacts(landing, "c", [CONTACT])
+    stage_and_publish(con, landing, "contacts")
+    mapping = parse_mapping(
+        {
+            "source": "email_events",
+            "contact_match": "email",
+            "columns": {"contact_id": "Email", "campaign_id": "Campaign", "event_type": "Event"},
+            "ids_from": {"event_id": ["Email", "Campaign", "Event", "occurred_at"]},
+        }
+    )
+    header = "Email,Campaign,Event,occurred_at\n"
+    first = "alice.martin@example.com,K1,open,2024-03-05 10:00:00\n"
+    second = "alice.martin@example.com,K1,click,2024-03-05 10:01:00\n"
+    write(landing / "email_events/monday.csv", header + first)
+    stage_and_publish(con, landing, "email_events", mapping=mapping)
+    write(landing / "email_events/tuesday.csv", header + first + second)
+    _, published = stage_and_publish(con, landing, "email_events", mapping=mapping)
+    assert published.inserted == 1
+    ids = con.execute("select event_id, event_type from raw.email_events order by 2").fetchall()
+    assert [t for _, t in ids] == ["click", "open"] and len({i for i, _ in ids}) == 2
+    assert all(len(i) == 32 and "@" not in i for i, _ in ids)  # a hash, never the email
+
+
+def test_ids_from_names_the_missing_column_and_is_checked_when_the_mapping_loads(con, landing):
+    mapping = parse_mapping(
+        {"source": "email_events", "ids_from": {"event_id": ["contact_id", "Timestamp"]}}
+    )
+    write(landing / "email_events/e.csv", "campaign_id,contact_id,event_type,occurred_at\n")
+    with open(landing / "email_events/e.csv", "a") as handle:
+        handle.write("K1,C1,open,2024-03-05 10:00:00\n")
+    with pytest.raises(ingest.LandingFileError) as caught:
+        ingest.stage_source(con, mapping, landing)
+    assert caught.value.column == "Timestamp" and "ids_from.event_id" in str(caught.value)
+    with pytest.raises(MappingError, match="only text columns"):
+        parse_mapping({"source": "email_events", "ids_from": {"occurred_at": ["a"]}})
+    with pytest.raises(MappingError, match="both in ids_from and in columns"):
+        parse_mapping(
+            {"source": "orders", "columns": {"order_id": "N"}, "ids_from": {"order_id": ["a"]}}
+        )
