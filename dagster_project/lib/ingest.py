@@ -795,6 +795,8 @@ def _file_select(
     rows = stats[0]
     if rows == 0:
         raise LandingFileError(rel, "the file has a header but no data rows")
+    if mapping.repeated_keys == "merge":
+        _check_merged_rows(con, relation, selects, mapping, rel, path, fmt, offset)
     if stats[1] is not None:
         raise LandingFileError(
             rel,
@@ -816,6 +818,44 @@ def _file_select(
                 line=_record_line(path, mapping, fmt, line, offset),
             )
     return _FileShape(fmt, tuple(header) if header is not None else None, tuple(selects)), rows
+
+
+def _check_merged_rows(
+    con: duckdb.DuckDBPyConnection,
+    relation: str,
+    selects: list[str],
+    mapping: Mapping,
+    rel: str,
+    path: Path,
+    fmt: str,
+    offset: int,
+) -> None:
+    """``repeated_keys: merge``: refuse a key whose rows give one column two different values
+    (which one would be the record's is anybody's guess), naming the column and the line of
+    the key's first row. One grouped query over the file."""
+    key = mapping.source.key
+    others = [c for c in mapping.source.column_names if c not in key]
+    conflicts = ", ".join(f"count(distinct {q(c)}) > 1" for c in others)
+    try:
+        found = con.execute(
+            f"select min(__line), [{conflicts}] from (select __line, {', '.join(selects)} "
+            f"from ({relation})) group by {', '.join(q(k) for k in key)} "
+            f"having list_bool_or([{conflicts}]) order by 1 limit 1"
+        ).fetchone()
+    except duckdb.Error as exc:
+        raise _read_error(exc, path, rel, mapping, fmt) from None
+    if found is None:
+        return
+    line, flags = found
+    canonical = others[flags.index(True)]
+    user = mapping.source_column(canonical) or canonical
+    raise LandingFileError(
+        rel,
+        f"repeated_keys: merge, but the rows of one {'/'.join(key)} give this column two "
+        "different values (from this line on): which would be the record's?",
+        column=user,
+        line=_record_line(path, mapping, fmt, line, offset),
+    )
 
 
 def value_shape(value: str | None, limit: int = 40) -> str:
@@ -861,7 +901,20 @@ def _staged_select(
             f"as _source_file, cast({lit(loaded_at.isoformat(sep=' '))} as timestamp) "
             f"as _loaded_at from ({data})"
         )
-    return " union all by name ".join(f"({select})" for select in selects)
+    body = " union all by name ".join(f"({select})" for select in selects)
+    if mapping.repeated_keys != "merge":
+        return body
+    # the rows of one key in one file are one record: each column the value they give it
+    # (the file check refused two different ones); a key in two files is publish's to settle
+    grouped = [*mapping.source.key, "_source_file", "_loaded_at"]
+    columns = [
+        q(c) if c in grouped else f"any_value({q(c)}) as {q(c)}"
+        for c in [*mapping.source.column_names, "_source_file", "_loaded_at"]
+    ]
+    return (
+        f"select {', '.join(columns)} from ({body}) "
+        f"group by {', '.join(q(c) for c in grouped)}"
+    )
 
 
 # one contact id per normalised email: the contacts of this delivery (staged) before those

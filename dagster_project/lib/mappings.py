@@ -21,6 +21,7 @@ DEFAULT_FALSE = ("false", "f", "0", "no", "n")
 _FORMATS = ("csv", "parquet")
 # contact_match: the column mapped to contact_id holds the contact id, or the contact's email
 CONTACT_MATCHES = ("id", "email")
+REPEATED_KEYS = ("error", "merge")
 
 
 class MappingError(ValueError):
@@ -65,6 +66,9 @@ class Mapping:
     contact_match: str = "id"
     # canonical column -> the user's columns whose text makes it (an export without ids)
     ids_from: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # a key repeated inside one file: "error" (the gate refuses it) or "merge" (its rows are
+    # one record, each giving some of its values: Shopify's orders, a row per line item)
+    repeated_keys: str = "error"
 
     def source_column(self, canonical: str) -> str | None:
         """The user's column that feeds ``canonical``, or None when it is absent."""
@@ -123,6 +127,7 @@ def parse_mapping(raw: dict, path: Path | None = None) -> Mapping:
         "timezone",
         "contact_match",
         "ids_from",
+        "repeated_keys",
     }
     unknown_keys = set(raw) - allowed
     if unknown_keys:
@@ -167,6 +172,11 @@ def parse_mapping(raw: dict, path: Path | None = None) -> Mapping:
             f"(email_events, orders), not to {name}"
         )
     ids_from = _ids_from(raw.get("ids_from"), source, columns, defaults, where)
+    repeated_keys = str(raw.get("repeated_keys", "error"))
+    if repeated_keys not in REPEATED_KEYS:
+        raise MappingError(
+            f"{where}: repeated_keys must be one of {REPEATED_KEYS}, got {repeated_keys!r}"
+        )
     return Mapping(
         source=source,
         folder=str(raw.get("folder", name)),
@@ -186,6 +196,7 @@ def parse_mapping(raw: dict, path: Path | None = None) -> Mapping:
         timezone=timezone,
         contact_match=contact_match,
         ids_from=ids_from,
+        repeated_keys=repeated_keys,
     )
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+import yaml
 
 from dagster_project.lib import ingest
 from dagster_project.lib.mappings import MappingError, load_mapping, parse_mapping
@@ -1059,3 +1060,55 @@ def test_ids_from_names_the_missing_column_and_is_checked_when_the_mapping_loads
         parse_mapping(
             {"source": "orders", "columns": {"order_id": "N"}, "ids_from": {"order_id": ["a"]}}
         )
+
+
+SHOPIFY_ORDERS = (
+    "Name,Email,Financial Status,Paid at,Currency,Total,Lineitem quantity,Lineitem name,"
+    "Created at\n"
+    "#1001,alice.martin@example.com,paid,2024-03-05 14:25:00 +0100,EUR,59.90,1,Mug,"
+    "2024-03-05 14:22:00 +0100\n"
+    "#1001,alice.martin@example.com,,,,,2,Tea,\n"
+    "#1002,alice.martin@example.com,refunded,,EUR,12.00,1,Tea,2024-03-06 09:00:00 +0100\n"
+)
+# the example of data/mappings/README.md, as users copy it
+SHOPIFY = yaml.safe_load(
+    (Path(__file__).resolve().parents[2] / "data" / "mappings" / "README.md")
+    .read_text()
+    .split("## Example: Shopify's orders export")[1]
+    .split("```yaml")[1]
+    .split("```")[0]
+)
+
+
+def test_a_shopify_export_with_a_row_per_line_item_is_one_order_per_name(con, landing):
+    """Shopify writes one row per line item; the order's totals, status and date are on its
+    first row only. `repeated_keys: merge` makes the rows of one order one record."""
+    _contacts(landing, "c", [CONTACT])
+    stage_and_publish(con, landing, "contacts")
+    write(landing / "shopify/orders_export_1.csv", SHOPIFY_ORDERS)
+    staged, published = stage_and_publish(con, landing, "orders", mapping=parse_mapping(SHOPIFY))
+    assert staged.rows == 3 and published.inserted == 2
+    rows = con.execute(
+        "select order_id, contact_id, ordered_at, amount, currency, status from raw.orders "
+        "order by 1"
+    ).fetchall()
+    assert [(r[0], r[1], str(r[2]), str(r[3]), r[4], r[5]) for r in rows] == [
+        ("#1001", "C1", "2024-03-05 13:22:00", "59.90", "EUR", "completed"),
+        ("#1002", "C1", "2024-03-06 08:00:00", "12.00", "EUR", "refunded"),
+    ]
+
+
+def test_merged_rows_giving_a_column_two_values_are_refused(con, landing):
+    _contacts(landing, "c", [CONTACT])
+    stage_and_publish(con, landing, "contacts")
+    conflicting = SHOPIFY_ORDERS.replace(
+        "#1001,alice.martin@example.com,,,,,2,Tea,",
+        ("#1001,alice.martin@example.com,,,,60.00,2,Tea,"),
+    )
+    write(landing / "shopify/orders_export_1.csv", conflicting)
+    with pytest.raises(ingest.LandingFileError) as caught:
+        ingest.stage_source(con, parse_mapping(SHOPIFY), landing)
+    assert caught.value.column == "Total" and caught.value.line == 2
+    assert "two different values" in str(caught.value)
+    with pytest.raises(MappingError, match="repeated_keys must be one of"):
+        parse_mapping({"source": "orders", "repeated_keys": "last"})
