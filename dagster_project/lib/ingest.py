@@ -22,6 +22,7 @@ import csv
 import fnmatch
 import gzip
 import hashlib
+import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -38,7 +39,7 @@ RAW = "raw"
 STAGED = "staged"
 LOAD_LOG = f"{RAW}._load_log"
 META_COLUMNS = (("_source_file", "VARCHAR"), ("_loaded_at", "TIMESTAMP"))
-_LANDING_SUFFIXES = (".csv", ".parquet", ".txt", ".tsv", ".gz")
+_LANDING_SUFFIXES = (".csv", ".parquet", ".txt", ".tsv", ".gz", ".json", ".jsonl", ".ndjson")
 # never exports, whatever the mapping's `files:` says: hidden files (.DS_Store, LibreOffice's
 # .~lock.x#), Office's ~$x owner files, downloads in progress, Windows' system files, notes
 _NOT_EXPORT_PREFIXES = (".", "~$")
@@ -434,6 +435,13 @@ def _read_error(
     """A DuckDB read error as a LandingFileError: the file, the physical line and the kind
     of error, never the content of the line."""
     text = str(exc)
+    if fmt == "json":
+        return LandingFileError(
+            rel,
+            f"cannot be read as JSON ({_error_kind(exc)}): one JSON array of objects, or one "
+            "object per line (JSON Lines)",
+            line=_bad_json_line(path),
+        )
     if fmt != "csv":
         return LandingFileError(
             rel,
@@ -460,6 +468,38 @@ def _read_error(
     return LandingFileError(rel, f"cannot be read as CSV ({_error_kind(exc)})", line=line)
 
 
+def _json_fields(con: duckdb.DuckDBPyConnection, path: Path, mapping: Mapping, rel: str):
+    """The field names of a JSON file's records (DuckDB's detection, on a sample)."""
+    try:
+        fields = list(_describe(con, f"select * from read_json({lit(str(path))}, format = 'auto')"))
+    except duckdb.Error as exc:
+        raise _read_error(exc, path, rel, mapping, "json") from None
+    if fields == ["json"]:  # not records: scalars, or arrays
+        raise LandingFileError(
+            rel, "holds no JSON objects: one JSON array of objects, or one object per line"
+        )
+    return fields
+
+
+def _bad_json_line(path: Path) -> int | None:
+    """The first line of a JSON Lines file that is not a JSON value (for the message only;
+    None for a single JSON document, or when the file cannot be read so)."""
+    try:
+        with _open(path, "rt", encoding="utf-8", errors="replace") as handle:
+            for number, text in enumerate(handle, start=1):
+                text = text.strip()
+                if number == 1 and text.startswith("["):
+                    return None
+                if text:
+                    try:
+                        json.loads(text)
+                    except ValueError:
+                        return number
+    except (OSError, EOFError):
+        return None
+    return None
+
+
 def _relation_sql(
     paths: Path | list[Path],
     mapping: Mapping,
@@ -484,6 +524,14 @@ def _relation_sql(
             f"file_row_number = true{filename})",
             0,
         )
+    if fmt == "json":
+        # every field as text (numbers as written, objects as JSON text), parsed like CSV's:
+        # DuckDB's types come from a sample and a later record could break them
+        columns = ", ".join(f"{lit(h)}: 'VARCHAR'" for h in header or [])
+        read = f"read_json({files}, format = 'auto', columns = {{{columns}}}{filename})"
+        if not with_line:
+            return f"select * from {read}", 0
+        return f"select *, row_number() over () as __line from {read}", 0
     opts = mapping.csv
     nulls = ", ".join(lit(v) for v in opts.null_values)
     columns = ", ".join(f"{lit(h)}: 'VARCHAR'" for h in header or [])
@@ -689,8 +737,8 @@ def _file_select(
     except MappingError:
         raise LandingFileError(
             rel,
-            "cannot tell the format from the file name: name it .csv, .csv.gz, .tsv, .txt or "
-            ".parquet, or set `format:` in the mapping",
+            "cannot tell the format from the file name: name it .csv, .csv.gz, .tsv, .txt, "
+            ".parquet, .json or .jsonl, or set `format:` in the mapping",
         ) from None
     header = None
     if fmt == "csv":
@@ -714,6 +762,8 @@ def _file_select(
                     line=mapping.csv.skip_rows + 1,
                 )
             seen[name] = position
+    elif fmt == "json":
+        header = _json_fields(con, path, mapping, rel)
     relation, offset = _relation_sql(path, mapping, header)
     try:
         available = _describe(con, relation)
@@ -775,7 +825,7 @@ def _file_select(
 
     # one aggregate query per file: row count, repeated header lines, first bad value per column
     aggregates = ["count(*)"]
-    if header and mapping.csv.header:
+    if fmt == "csv" and header and mapping.csv.header:
         same = " and ".join(f"{q(h)} = {lit(h)}" for h in header if not h.startswith(_UNNAMED))
         aggregates.append(f"min(__line) filter (where {same})")
     else:
@@ -794,7 +844,12 @@ def _file_select(
         raise _read_error(exc, path, rel, mapping, fmt) from None
     rows = stats[0]
     if rows == 0:
-        raise LandingFileError(rel, "the file has a header but no data rows")
+        raise LandingFileError(
+            rel,
+            "the file has no data rows"
+            if fmt == "json"
+            else "the file has a header but no data rows",
+        )
     if mapping.repeated_keys == "merge":
         _check_merged_rows(con, relation, selects, mapping, rel, path, fmt, offset)
     if stats[1] is not None:
@@ -911,10 +966,7 @@ def _staged_select(
         q(c) if c in grouped else f"any_value({q(c)}) as {q(c)}"
         for c in [*mapping.source.column_names, "_source_file", "_loaded_at"]
     ]
-    return (
-        f"select {', '.join(columns)} from ({body}) "
-        f"group by {', '.join(q(c) for c in grouped)}"
-    )
+    return f"select {', '.join(columns)} from ({body}) group by {', '.join(q(c) for c in grouped)}"
 
 
 # one contact id per normalised email: the contacts of this delivery (staged) before those

@@ -18,7 +18,7 @@ from dagster_project.lib.schema import SOURCES, Source
 
 DEFAULT_TRUE = ("true", "t", "1", "yes", "y")
 DEFAULT_FALSE = ("false", "f", "0", "no", "n")
-_FORMATS = ("csv", "parquet")
+_FORMATS = ("csv", "parquet", "json")
 # contact_match: the column mapped to contact_id holds the contact id, or the contact's email
 CONTACT_MATCHES = ("id", "email")
 REPEATED_KEYS = ("error", "merge")
@@ -84,11 +84,13 @@ class Mapping:
         suffixes = [s.lower() for s in path.suffixes]
         if ".parquet" in suffixes:
             return "parquet"
+        if {".json", ".jsonl", ".ndjson"} & set(suffixes):
+            return "json"
         if ".csv" in suffixes or ".txt" in suffixes or ".tsv" in suffixes:
             return "csv"
         raise MappingError(
             f"{path}: cannot tell the format from the file name: name it .csv, .csv.gz, .tsv, "
-            ".txt or .parquet, or set `format:` in the mapping"
+            ".txt, .parquet, .json or .jsonl, or set `format:` in the mapping"
         )
 
 

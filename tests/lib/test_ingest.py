@@ -1112,3 +1112,59 @@ def test_merged_rows_giving_a_column_two_values_are_refused(con, landing):
     assert "two different values" in str(caught.value)
     with pytest.raises(MappingError, match="repeated_keys must be one of"):
         parse_mapping({"source": "orders", "repeated_keys": "last"})
+
+
+# --- JSON exports (an API's dump) ------------------------------------------------------------
+
+
+def test_json_lines_and_json_arrays_load_through_the_mapping(con, landing):
+    """An API's export as JSON Lines or one array: fields read as text and parsed like a
+    CSV's (a number in one record and a string in another, nested objects left out)."""
+    mapping = parse_mapping(
+        {
+            "source": "orders",
+            "columns": {"order_id": "id", "contact_id": "customer", "ordered_at": "created"},
+            "decimal_separator": ".",
+        }
+    )
+    write(
+        landing / "orders/page1.jsonl",
+        '{"id": "O1", "customer": "C1", "created": "2024-03-05T14:22:00+01:00", '
+        '"amount": 12.5, "currency": "EUR", "status": "completed", "meta": {"a": 1}}\n'
+        "\n"
+        '{"id": "O2", "customer": "C1", "created": "2024-03-06 10:00:00", '
+        '"amount": "7", "currency": "EUR", "status": "refunded"}\n',
+    )
+    write(
+        landing / "orders/page2.json",
+        '[{"id": "O3", "customer": "C2", "created": "2024-03-07 10:00:00", "amount": 1, '
+        '"currency": "EUR", "status": "completed"}]',
+    )
+    staged, published = stage_and_publish(con, landing, mapping=mapping)
+    assert published.inserted == 3
+    rows = {r[0]: (str(r[2]), str(r[3])) for r in raw_rows(con)}
+    assert rows == {
+        "O1": ("2024-03-05 13:22:00", "12.50"),
+        "O2": ("2024-03-06 10:00:00", "7.00"),
+        "O3": ("2024-03-07 10:00:00", "1.00"),
+    }
+
+
+def test_a_malformed_json_lines_file_names_its_line_without_quoting_it(con, landing, loaded):
+    write(
+        landing / "orders/bad.jsonl",
+        '{"order_id": "O9", "contact_id": "C1"}\n{"order_id": "O10", bob.secret@example.com}\n',
+    )
+    error = assert_rejected(con, landing, loaded, "cannot be read as JSON", line=2)
+    assert "bob.secret" not in str(error)
+
+
+def test_a_json_value_that_does_not_parse_names_the_field_and_record(con, landing, loaded):
+    body = (
+        '{"order_id": "O9", "contact_id": "C1", "ordered_at": "2024-03-05", "amount": 1, '
+        '"currency": "EUR", "status": "completed"}\n'
+        '{"order_id": "O10", "contact_id": "C1", "ordered_at": "yesterday", "amount": 1, '
+        '"currency": "EUR", "status": "completed"}\n'
+    )
+    write(landing / "orders/o.ndjson", body)
+    assert_rejected(con, landing, loaded, "not a valid TIMESTAMP", column="ordered_at", line=2)
