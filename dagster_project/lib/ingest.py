@@ -850,8 +850,6 @@ def _file_select(
             if fmt == "json"
             else "the file has a header but no data rows",
         )
-    if mapping.repeated_keys == "merge":
-        _check_merged_rows(con, relation, selects, mapping, rel, path, fmt, offset)
     if stats[1] is not None:
         raise LandingFileError(
             rel,
@@ -872,6 +870,8 @@ def _file_select(
                 column=user,
                 line=_record_line(path, mapping, fmt, line, offset),
             )
+    if mapping.repeated_keys == "merge":
+        _check_merged_rows(con, relation, selects, mapping, rel, path, fmt, offset)
     return _FileShape(fmt, tuple(header) if header is not None else None, tuple(selects)), rows
 
 
