@@ -511,12 +511,12 @@ def test_a_day_without_delivery_passes_but_a_stale_feed_warns(tmp_path):
 
 
 def test_volume_band_from_the_load_log(tmp_path):
-    def run(staged_rows: int) -> dg.AssetCheckResult:
+    def run(staged_rows: int, day: int = 1_000) -> dg.AssetCheckResult:
         db = _warehouse(
             tmp_path / f"w{staged_rows}.duckdb",
             {"orders": [_order(f"o{i}") for i in range(staged_rows)]},
         )
-        _log_loads(db, "orders", [20_000, 1_000])  # backfill, then a day of 1 000 rows
+        _log_loads(db, "orders", [20_000, day])  # backfill, then a day of `day` rows
         return checks.landing_gate("orders", CFG, RUN, database=db)
 
     assert run(300).passed
@@ -528,11 +528,11 @@ def test_volume_band_from_the_load_log(tmp_path):
         low.description
     )
     assert "REVEIL_GATE_VOLUME_MIN_RATIO=0.15 make run" in low.description
-    high = run(6_500)  # a full re-export after daily deltas
-    assert "6,500 rows staged, 6.5x the 1,000" in high.description
+    high = run(650, day=100)  # a full re-export after daily deltas
+    assert "650 rows staged, 6.5x the 100 of the previous load" in high.description
     assert "REVEIL_GATE_VOLUME_MAX_RATIO=7 make run" in high.description
     relaxed = dataclasses.replace(CFG, volume_max_ratio=7)
-    db = tmp_path / "w6500.duckdb"
+    db = tmp_path / "w650.duckdb"
     assert checks.landing_gate("orders", relaxed, RUN, database=db).passed
 
 
