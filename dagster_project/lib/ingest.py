@@ -96,6 +96,7 @@ class StageResult:
     never_delivered: bool = False  # an optional source with no file, now or before
     # contact_match: email: rows whose email is no contact's, left out of the staged view
     unmatched_rows: int = 0
+    excluded_rows: int = 0  # left out by the mapping's exclude_rows
 
     @property
     def rows(self) -> int:
@@ -507,11 +508,43 @@ def _relation_sql(
     *,
     with_line: bool = True,
     filename_column: str | None = None,
+    excluding: bool = True,
 ) -> tuple[str, int]:
-    """SQL of the file(s) read as text (CSV) or as typed columns (Parquet), with a __line
-    column when ``with_line``, and the offset to add to the row number to get the line users
-    see. Several files of the same shape are read by ONE reader (a list of paths; with
+    """SQL of the file(s) read as text (CSV, JSON) or as typed columns (Parquet), with a
+    __line column when ``with_line``, and the offset to add to the row number to get the line
+    users see; without the rows the mapping's ``exclude_rows`` leaves out (numbered first).
+    Several files of the same shape are read by ONE reader (a list of paths; with
     ``filename_column``, the path of each row's file in that column)."""
+    sql, offset = _read_sql(
+        paths, mapping, header, with_line=with_line, filename_column=filename_column
+    )
+    if excluding and mapping.exclude_rows:
+        sql = f"select * from ({sql}) where not ({_excluded_sql(mapping)})"
+    return sql, offset
+
+
+def _excluded_sql(mapping: Mapping) -> str:
+    """The rows ``exclude_rows`` leaves out: a column's text, trimmed, in lower case, is one
+    of its values."""
+    return (
+        " or ".join(
+            f"coalesce(lower(trim(cast({q(column)} as varchar))) in "
+            f"({', '.join(lit(v) for v in values)}), false)"
+            for column, values in mapping.exclude_rows.items()
+            if values
+        )
+        or "false"
+    )
+
+
+def _read_sql(
+    paths: Path | list[Path],
+    mapping: Mapping,
+    header: list[str] | None,
+    *,
+    with_line: bool,
+    filename_column: str | None,
+) -> tuple[str, int]:
     paths = [paths] if isinstance(paths, Path) else paths
     files = lit(str(paths[0])) if len(paths) == 1 else f"[{', '.join(lit(str(p)) for p in paths)}]"
     filename = f", filename = {lit(filename_column)}" if filename_column else ""
@@ -725,8 +758,9 @@ def _check_header_names(header: list[str], mapping: Mapping, rel: str) -> None:
 
 def _file_select(
     con: duckdb.DuckDBPyConnection, path: Path, rel: str, mapping: Mapping
-) -> tuple[_FileShape, int]:
-    """Check one landing file and return its shape (see ``_staged_select``) + row count.
+) -> tuple[_FileShape, int, int]:
+    """Check one landing file and return its shape (see ``_staged_select``), its row count
+    and how many rows ``exclude_rows`` leaves out (a file of excluded rows only: no shape).
 
     Raises LandingFileError naming the file, column and line of the first problem."""
     source = mapping.source
@@ -764,12 +798,29 @@ def _file_select(
             seen[name] = position
     elif fmt == "json":
         header = _json_fields(con, path, mapping, rel)
-    relation, offset = _relation_sql(path, mapping, header)
+    relation, offset = _relation_sql(path, mapping, header, excluding=False)
     try:
         available = _describe(con, relation)
     except duckdb.Error as exc:
         raise _read_error(exc, path, rel, mapping, fmt) from None
     available.pop("__line", None)
+    excluded = 0
+    if mapping.exclude_rows:
+        absent = [c for c in mapping.exclude_rows if c not in available]
+        if absent:
+            has = [_header_name(n, _known_names(mapping) | set(absent)) for n in sorted(available)]
+            raise LandingFileError(
+                rel,
+                f"exclude_rows names a column the file does not have; it has: {', '.join(has)}",
+                column=absent[0],
+            )
+        try:
+            (excluded,) = con.execute(
+                f"select count(*) from ({relation}) where {_excluded_sql(mapping)}"
+            ).fetchone()
+        except duckdb.Error as exc:
+            raise _read_error(exc, path, rel, mapping, fmt) from None
+        relation, offset = _relation_sql(path, mapping, header)
 
     # which user column feeds each canonical column
     selects: list[str] = []
@@ -843,6 +894,8 @@ def _file_select(
     except duckdb.Error as exc:
         raise _read_error(exc, path, rel, mapping, fmt) from None
     rows = stats[0]
+    if rows == 0 and excluded:
+        return _FileShape(fmt, tuple(header) if header is not None else None, ()), 0, excluded
     if rows == 0:
         raise LandingFileError(
             rel,
@@ -872,7 +925,8 @@ def _file_select(
             )
     if mapping.repeated_keys == "merge":
         _check_merged_rows(con, relation, selects, mapping, rel, path, fmt, offset)
-    return _FileShape(fmt, tuple(header) if header is not None else None, tuple(selects)), rows
+    shape = _FileShape(fmt, tuple(header) if header is not None else None, tuple(selects))
+    return shape, rows, excluded
 
 
 def _check_merged_rows(
@@ -1060,6 +1114,7 @@ def stage_source(
     done, unchanged = loaded_files(con, source.name)
     result = StageResult(source.name)
     pending: list[tuple[StagedFile, tuple[Path, str, _FileShape]]] = []
+    empty: list[StagedFile] = []  # every row excluded (exclude_rows): loaded, nothing to read
     files, not_exports = landing_files(mapping, landing_dir)
     result.not_exports = [str(path.relative_to(landing_dir)) for path in not_exports]
     if not files and not done and not source.optional:
@@ -1089,8 +1144,12 @@ def stage_source(
                 result.skipped_files += 1
                 continue
             done.add(staged.fingerprint)  # the same bytes twice in this delivery: once
-            shape, rows = _file_select(con, path, rel, mapping)
+            shape, rows, excluded = _file_select(con, path, rel, mapping)
             staged.rows = rows
+            result.excluded_rows += excluded
+            if not rows:  # all its rows excluded: recorded as loaded, nothing to read
+                empty.append(staged)
+                continue
             pending.append((staged, (path, rel, shape)))
     finally:
         con.execute("reset preserve_insertion_order")
@@ -1102,14 +1161,14 @@ def stage_source(
     try:
         con.execute(f"delete from {STAGED}._files where source = ?", [source.name])
         con.execute(f"create or replace view {target} as {body or _empty(source.name)}")
-        _record_staged_files(con, source.name, [s for s, _ in pending])
+        _record_staged_files(con, source.name, [*(s for s, _ in pending), *empty])
         con.execute("commit")
     except Exception as exc:
         con.execute("rollback")
         if isinstance(exc, duckdb.Error) and pending:
             raise LandingFileError(pending[-1][0].path, _error_kind(exc)) from None
         raise
-    result.files = [s for s, _ in pending]
+    result.files = [*(s for s, _ in pending), *empty]
     result.never_delivered = source.optional and not files and not done
     return result
 
@@ -1181,7 +1240,7 @@ def _key_lines(
     """The lines of ``path`` whose canonical key (as text) is one of ``keys``."""
     key = mapping.source.key
     try:
-        shape, _ = _file_select(con, path, rel, mapping)
+        shape, _, _ = _file_select(con, path, rel, mapping)
         header = list(shape.header) if shape.header is not None else None
         relation, offset = _relation_sql(path, mapping, header)
         matched = con.execute(

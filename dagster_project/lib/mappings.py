@@ -69,6 +69,8 @@ class Mapping:
     # a key repeated inside one file: "error" (the gate refuses it) or "merge" (its rows are
     # one record, each giving some of its values: Shopify's orders, a row per line item)
     repeated_keys: str = "error"
+    # your column -> values (lower case) whose rows are not loaded (an ESP's other event types)
+    exclude_rows: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def source_column(self, canonical: str) -> str | None:
         """The user's column that feeds ``canonical``, or None when it is absent."""
@@ -130,6 +132,7 @@ def parse_mapping(raw: dict, path: Path | None = None) -> Mapping:
         "contact_match",
         "ids_from",
         "repeated_keys",
+        "exclude_rows",
     }
     unknown_keys = set(raw) - allowed
     if unknown_keys:
@@ -174,6 +177,12 @@ def parse_mapping(raw: dict, path: Path | None = None) -> Mapping:
             f"(email_events, orders), not to {name}"
         )
     ids_from = _ids_from(raw.get("ids_from"), source, columns, defaults, where)
+    exclude_rows = raw.get("exclude_rows") or {}
+    if not isinstance(exclude_rows, dict) or not all(
+        isinstance(v, (list, str, int, float)) for v in exclude_rows.values()
+    ):
+        raise MappingError(f"{where}: exclude_rows maps your column to a list of values")
+    exclude_rows = {str(k): _as_tuple(v, ()) for k, v in exclude_rows.items()}
     repeated_keys = str(raw.get("repeated_keys", "error"))
     if repeated_keys not in REPEATED_KEYS:
         raise MappingError(
@@ -199,6 +208,7 @@ def parse_mapping(raw: dict, path: Path | None = None) -> Mapping:
         contact_match=contact_match,
         ids_from=ids_from,
         repeated_keys=repeated_keys,
+        exclude_rows=exclude_rows,
     )
 
 

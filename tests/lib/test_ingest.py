@@ -1168,3 +1168,45 @@ def test_a_json_value_that_does_not_parse_names_the_field_and_record(con, landin
     )
     write(landing / "orders/o.ndjson", body)
     assert_rejected(con, landing, loaded, "not a valid TIMESTAMP", column="ordered_at", line=2)
+
+
+def test_exclude_rows_leaves_out_an_exports_other_rows_keeping_line_numbers(con, landing):
+    """An ESP's export holds event types reveil does not use (`deferred`, `request`): they
+    would fail the gate's event types. `exclude_rows` leaves them out (case and spaces
+    ignored), before any check, so a bad date on such a row is no error, and a later row's
+    error still names its own line; a file of excluded rows only is loaded as empty."""
+    mapping = parse_mapping(
+        {
+            "source": "email_events",
+            "columns": {"event_type": "Event"},
+            "values": {"event_type": {"opened": "open"}},
+            "exclude_rows": {"Event": ["deferred", "Request"]},
+        }
+    )
+    header = "event_id,campaign_id,contact_id,Event,occurred_at\n"
+    write(
+        landing / "email_events/a.csv",
+        header + "E1,K1,C1,opened,2024-03-05 10:00:00\n"
+        "E2,K1,C1, Deferred ,not a date\n"
+        "E3,K1,C1,request,2024-03-05 10:00:00\n",
+    )
+    write(landing / "email_events/b.csv", header + "E4,K1,C1,deferred,2024-03-05 10:00:00\n")
+    staged, published = stage_and_publish(con, landing, "email_events", mapping=mapping)
+    assert (staged.rows, staged.excluded_rows, published.inserted) == (1, 3, 1)
+    assert con.execute("select event_id, event_type from raw.email_events").fetchall() == [
+        ("E1", "open")
+    ]
+    assert len(con.execute(f"select * from {ingest.LOAD_LOG}").fetchall()) == 2  # both files
+    write(
+        landing / "email_events/c.csv",
+        header + "E5,K1,C1,deferred,2024-03-05\nE6,K1,C1,opened,yesterday\n",
+    )
+    with pytest.raises(ingest.LandingFileError) as caught:
+        ingest.stage_source(con, mapping, landing)
+    assert caught.value.column == "occurred_at" and caught.value.line == 3
+    with pytest.raises(MappingError, match="exclude_rows maps your column"):
+        parse_mapping({"source": "orders", "exclude_rows": ["test"]})
+    typo = parse_mapping({"source": "email_events", "exclude_rows": {"Evnt": ["deferred"]}})
+    with pytest.raises(ingest.LandingFileError, match="exclude_rows names a column") as caught:
+        ingest.stage_source(con, typo, landing)
+    assert caught.value.column == "Evnt"

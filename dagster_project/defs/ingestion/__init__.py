@@ -78,6 +78,11 @@ def _staged_asset(source_name: str) -> dg.AssetsDefinition:
                 purged_rows = privacy.withhold_purged_rows(con, source_name)
             except privacy.SuppressionKeyError as exc:
                 raise dg.Failure(description=str(exc)) from exc
+        if result.excluded_rows:
+            context.log.info(
+                f"{source_name}: {result.excluded_rows} row(s) left out by the mapping's "
+                f"exclude_rows ({', '.join(mapping.exclude_rows)})"
+            )
         if result.unmatched_rows:
             context.log.warning(
                 f"{source_name}: {result.unmatched_rows} row(s) left out: their email "
@@ -113,6 +118,7 @@ def _staged_asset(source_name: str) -> dg.AssetsDefinition:
                 "rows": result.rows,
                 "rows_of_purged_contacts": purged_rows,
                 "rows_matching_no_contact": result.unmatched_rows,
+                "rows_excluded_by_mapping": result.excluded_rows,
                 "bytes": result.bytes,
                 "mapping": str(mapping.path) if mapping.path else "identity (canonical names)",
                 "landing_folder": str(landing / mapping.folder),
