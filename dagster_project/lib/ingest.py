@@ -1096,7 +1096,7 @@ def _format_hint(ctype: str, mapping: Mapping) -> str:
 
 def stage_source(
     con: duckdb.DuckDBPyConnection,
-    mapping: Mapping,
+    mapping: Mapping | Sequence[Mapping],
     landing_dir: Path,
     *,
     loaded_at: datetime | None = None,
@@ -1106,76 +1106,97 @@ def stage_source(
     Every file is checked first (one aggregate query per file); all or nothing: any bad file
     raises LandingFileError and leaves the staged view as it was. The view reads the files
     themselves, so staging writes no copy of the data: the rows are written once, by
-    ``publish``.
+    ``publish``. Several mappings of one source (two systems feeding it, each export in its
+    own folder) stage into the one view, each file read through its own mapping.
     """
-    source = mapping.source
+    mappings = [mapping] if isinstance(mapping, Mapping) else list(mapping)
+    source = mappings[0].source
     loaded_at = loaded_at or datetime.now(UTC).replace(tzinfo=None)
     ensure_schemas(con)
     done, unchanged = loaded_files(con, source.name)
     result = StageResult(source.name)
-    pending: list[tuple[StagedFile, tuple[Path, str, _FileShape]]] = []
+    # per mapping, the files to read: (staged file, (path, rel, shape))
+    pending: list[list[tuple[StagedFile, tuple[Path, str, _FileShape]]]] = []
     empty: list[StagedFile] = []  # every row excluded (exclude_rows): loaded, nothing to read
-    files, not_exports = landing_files(mapping, landing_dir)
+    found = [landing_files(m, landing_dir) for m in mappings]
+    _refuse_files_of_two_mappings(mappings, [files for files, _ in found], landing_dir)
+    not_exports = sorted({path for _, skipped in found for path in skipped})
     result.not_exports = [str(path.relative_to(landing_dir)) for path in not_exports]
-    if not files and not done and not source.optional:
-        folder = landing_dir / mapping.folder
-        wanted = f" matching {mapping.pattern!r}" if mapping.pattern else ""
+    if not any(files for files, _ in found) and not done and not source.optional:
+        folders = " or ".join(str(landing_dir / m.folder) for m in mappings)
+        wanted = [f"{m.pattern!r}" for m in mappings if m.pattern]
+        wanted_text = f" matching {' or '.join(wanted)}" if wanted else ""
         skipped = (
             f" ({len(not_exports)} temporary, lock, system or README file(s) skipped)"
             if not_exports
             else ""
         )
         raise LandingFileError(
-            folder,
-            f"no landing file{wanted} for source {source.name!r}{skipped}, and none was ever "
-            "loaded: drop the export there (or point REVEIL_LANDING_DIR / the mapping's "
+            folders,
+            f"no landing file{wanted_text} for source {source.name!r}{skipped}, and none was "
+            "ever loaded: drop the export there (or point REVEIL_LANDING_DIR / the mapping's "
             "`folder:` at it)",
         )
     con.execute("set preserve_insertion_order = true")  # row_number() = line order
     try:
-        for path in files:
-            rel = str(path.relative_to(landing_dir))
-            stat = path.stat()
-            if (rel, stat.st_size, stat.st_mtime_ns) in unchanged:
-                result.skipped_files += 1
-                continue
-            staged = StagedFile(rel, stat.st_size, stat.st_mtime_ns, content_hash(path))
-            if staged.fingerprint in done:  # loaded before, under another name or date
-                result.skipped_files += 1
-                continue
-            done.add(staged.fingerprint)  # the same bytes twice in this delivery: once
-            shape, rows, excluded = _file_select(con, path, rel, mapping)
-            staged.rows = rows
-            result.excluded_rows += excluded
-            if not rows:  # all its rows excluded: recorded as loaded, nothing to read
-                empty.append(staged)
-                continue
-            pending.append((staged, (path, rel, shape)))
+        for one, (files, _) in zip(mappings, found, strict=True):
+            mine: list[tuple[StagedFile, tuple[Path, str, _FileShape]]] = []
+            for path in files:
+                rel = str(path.relative_to(landing_dir))
+                stat = path.stat()
+                if (rel, stat.st_size, stat.st_mtime_ns) in unchanged:
+                    result.skipped_files += 1
+                    continue
+                staged = StagedFile(rel, stat.st_size, stat.st_mtime_ns, content_hash(path))
+                if staged.fingerprint in done:  # loaded before, under another name or date
+                    result.skipped_files += 1
+                    continue
+                done.add(staged.fingerprint)  # the same bytes twice in this delivery: once
+                shape, rows, excluded = _file_select(con, path, rel, one)
+                staged.rows = rows
+                result.excluded_rows += excluded
+                if not rows:  # all its rows excluded: recorded as loaded, nothing to read
+                    empty.append(staged)
+                    continue
+                mine.append((staged, (path, rel, shape)))
+            pending.append(mine)
     finally:
         con.execute("reset preserve_insertion_order")
     target = f"{STAGED}.{q(source.name)}"
-    body = _staged_select([file for _, file in pending], mapping, loaded_at) if pending else ""
-    if body and mapping.contact_match == "email":
-        body, result.unmatched_rows = _match_contacts_by_email(con, body, mapping, pending)
+    bodies = []
+    for one, mine in zip(mappings, pending, strict=True):
+        if not mine:
+            continue
+        body = _staged_select([file for _, file in mine], one, loaded_at)
+        if one.contact_match == "email":
+            body, unmatched = _match_contacts_by_email(con, body, one, mine)
+            result.unmatched_rows += unmatched
+        bodies.append(body)
+    body = (
+        " union all by name ".join(f"({b})" for b in bodies)
+        if len(bodies) > 1
+        else (bodies[0] if bodies else "")
+    )
+    staged_files = [s for mine in pending for s, _ in mine]
     con.execute("begin transaction")
     try:
         con.execute(f"delete from {STAGED}._files where source = ?", [source.name])
         con.execute(f"create or replace view {target} as {body or _empty(source.name)}")
-        _record_staged_files(con, source.name, [*(s for s, _ in pending), *empty])
+        _record_staged_files(con, source.name, [*staged_files, *empty])
         con.execute("commit")
     except Exception as exc:
         con.execute("rollback")
-        if isinstance(exc, duckdb.Error) and pending:
-            raise LandingFileError(pending[-1][0].path, _error_kind(exc)) from None
+        if isinstance(exc, duckdb.Error) and staged_files:
+            raise LandingFileError(staged_files[-1].path, _error_kind(exc)) from None
         raise
-    result.files = [*(s for s, _ in pending), *empty]
-    result.never_delivered = source.optional and not files and not done
+    result.files = [*staged_files, *empty]
+    result.never_delivered = source.optional and not any(f for f, _ in found) and not done
     return result
 
 
 def locate_staged_rows(
     warehouse: duckdb.DuckDBPyConnection,
-    mapping: Mapping,
+    mapping: Mapping | Sequence[Mapping],
     landing_dir: Path,
     rows: Sequence[dict[str, Any]],
 ) -> list[list[tuple[str, int | None]]]:
@@ -1187,7 +1208,10 @@ def locate_staged_rows(
     Set-based, and only when a gate failed: one query on the staged view for the rows whose
     file is not known, one read of each file concerned (the file checked again as staging
     does, then its rows matched on the key; the lines of a CSV's records by one more read).
-    Values are compared as text. A file that cannot be read again gives no line."""
+    Values are compared as text. A file that cannot be read again gives no line. With
+    several mappings of the source, each file is read through its own."""
+    mappings = [mapping] if isinstance(mapping, Mapping) else list(mapping)
+    mapping = mappings[0]
     key = mapping.source.key
     wanted = [tuple(None if row.get(k) is None else str(row.get(k)) for k in key) for row in rows]
     files: dict[tuple, set[str]] = {}
@@ -1213,7 +1237,8 @@ def locate_staged_rows(
     with duckdb.connect() as con:
         for rel in sorted(by_file):
             keys = sorted(by_file[rel])
-            found_lines = _key_lines(con, landing_dir / rel, rel, mapping, keys)
+            reader = mapping_of_file(mappings, rel, landing_dir) if len(mappings) > 1 else mapping
+            found_lines = _key_lines(con, landing_dir / rel, rel, reader, keys)
             for values in keys:
                 for line in found_lines.get(values) or [None]:
                     lines.setdefault(values, []).append((rel, line))
@@ -1261,6 +1286,33 @@ def _key_lines(
         line = physical.get(("record", record)) or record + offset
         found.setdefault(tuple(values), []).append(line)
     return found
+
+
+def _refuse_files_of_two_mappings(
+    mappings: Sequence[Mapping], files: Sequence[list[Path]], landing_dir: Path
+) -> None:
+    """A file two mappings of one source would both read (same folder, overlapping
+    ``files:`` patterns) would load twice, under two readings: refused, naming both."""
+    owner: dict[Path, Mapping] = {}
+    for mapping, paths in zip(mappings, files, strict=True):
+        for path in paths:
+            if path in owner:
+                names = [m.path.name if m.path else "identity" for m in (owner[path], mapping)]
+                raise LandingFileError(
+                    path.relative_to(landing_dir),
+                    f"matched by two mappings of {mapping.source.name} ({' and '.join(names)}): "
+                    "give each its own `folder:` or non-overlapping `files:`",
+                )
+            owner[path] = mapping
+
+
+def mapping_of_file(mappings: Sequence[Mapping], rel: str, landing_dir: Path) -> Mapping:
+    """The mapping that reads the landing file ``rel`` (the first one when none does)."""
+    path = landing_dir / rel
+    for mapping in mappings:
+        if path in landing_files(mapping, landing_dir)[0]:
+            return mapping
+    return mappings[0]
 
 
 def _empty(source: str) -> str:

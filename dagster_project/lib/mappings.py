@@ -1,7 +1,8 @@
 """YAML mappings from a user's export to reveil's canonical schema.
 
 One file per source in the mappings folder (``data/mappings/<source>.yml`` by default,
-``REVEIL_MAPPINGS_DIR`` to point elsewhere). A missing file means "the export already has
+``REVEIL_MAPPINGS_DIR`` to point elsewhere), and ``<source>.<name>.yml`` for each other system
+feeding the same source. A missing file means "the export already has
 the canonical names" (what the demo generator writes). The format is documented in
 ``data/mappings/README.md``; every key is optional except ``source``.
 """
@@ -282,12 +283,18 @@ _Yaml12Loader.add_implicit_resolver(
 )
 
 
+def _mapping_source(stem: str) -> str:
+    """The source a mapping file is for: ``orders`` for ``orders.yml`` and for a second
+    mapping of the source, ``orders.shopify.yml``."""
+    return stem.split(".", 1)[0]
+
+
 def check_mappings_dir(mappings_dir: Path) -> None:
     """Refuse a mappings folder that would be misread without a word: a folder that does not
     exist (a mistyped ``REVEIL_MAPPINGS_DIR`` read every source with the canonical names
     and the run went green, the exports unread), a YAML file named after no source (only
-    ``<source>.yml`` is read: ``orders_shopify.yml`` was ignored), or two files for one
-    source (``orders.yml`` and ``orders.yaml``)."""
+    ``<source>.yml`` and ``<source>.<name>.yml`` are read: ``orders_shopify.yml`` was
+    ignored), or two files for one mapping (``orders.yml`` and ``orders.yaml``)."""
     if not mappings_dir.is_dir():
         raise MappingError(
             f"the mappings folder {mappings_dir} does not exist (REVEIL_MAPPINGS_DIR): "
@@ -296,11 +303,12 @@ def check_mappings_dir(mappings_dir: Path) -> None:
     yamls = sorted(
         p for p in mappings_dir.iterdir() if p.is_file() and p.suffix.lower() in (".yml", ".yaml")
     )
-    strays = [p.name for p in yamls if p.stem not in SOURCES]
+    strays = [p.name for p in yamls if _mapping_source(p.stem) not in SOURCES]
     if strays:
         raise MappingError(
             f"{mappings_dir}: {', '.join(strays)} named after no source: a source's mapping is "
-            f"<source>.yml, one per source ({', '.join(sorted(SOURCES))})"
+            f"<source>.yml, and a second one for the same source <source>.<name>.yml "
+            f"({', '.join(sorted(SOURCES))})"
         )
     stems = [p.stem for p in yamls]
     twice = sorted({stem for stem in stems if stems.count(stem) > 1})
@@ -308,14 +316,7 @@ def check_mappings_dir(mappings_dir: Path) -> None:
         raise MappingError(f"{mappings_dir}: two mapping files for {', '.join(twice)}: keep one")
 
 
-def load_mapping(source: str, mappings_dir: Path) -> Mapping:
-    """The mapping of ``source`` from ``mappings_dir``, or the identity mapping."""
-    check_mappings_dir(mappings_dir)
-    path = mappings_dir / f"{source}.yml"
-    if not path.exists():
-        path = mappings_dir / f"{source}.yaml"
-    if not path.exists():
-        return parse_mapping({"source": source})
+def _read_mapping(path: Path, source: str) -> Mapping:
     with path.open(encoding="utf-8") as handle:
         try:
             raw = yaml.load(handle, Loader=_Yaml12Loader) or {}  # noqa: S506 (a SafeLoader)
@@ -325,3 +326,29 @@ def load_mapping(source: str, mappings_dir: Path) -> Mapping:
         raise MappingError(f"{path}: says source {raw.get('source')!r} but is named {source}")
     raw.setdefault("source", source)
     return parse_mapping(raw, path)
+
+
+def load_mappings(source: str, mappings_dir: Path) -> list[Mapping]:
+    """Every mapping of ``source`` in ``mappings_dir`` (``<source>.yml``, then
+    ``<source>.<name>.yml`` in name order: two systems feeding one source, each export in its
+    own folder), or the identity mapping when there is none."""
+    check_mappings_dir(mappings_dir)
+    paths = sorted(
+        (
+            p
+            for p in mappings_dir.iterdir()
+            if p.is_file()
+            and p.suffix.lower() in (".yml", ".yaml")
+            and _mapping_source(p.stem) == source
+        ),
+        key=lambda p: (p.stem != source, p.stem),
+    )
+    if not paths:
+        return [parse_mapping({"source": source})]
+    return [_read_mapping(path, source) for path in paths]
+
+
+def load_mapping(source: str, mappings_dir: Path) -> Mapping:
+    """The mapping of ``source`` (``<source>.yml``), or the identity mapping; see
+    :func:`load_mappings` for a source with several."""
+    return load_mappings(source, mappings_dir)[0]

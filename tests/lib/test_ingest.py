@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from dagster_project.lib import ingest
-from dagster_project.lib.mappings import MappingError, load_mapping, parse_mapping
+from dagster_project.lib.mappings import MappingError, load_mapping, load_mappings, parse_mapping
 
 ORDERS_HEADER = "order_id,contact_id,ordered_at,amount,currency,status\n"
 
@@ -1210,3 +1210,56 @@ def test_exclude_rows_leaves_out_an_exports_other_rows_keeping_line_numbers(con,
     with pytest.raises(ingest.LandingFileError, match="exclude_rows names a column") as caught:
         ingest.stage_source(con, typo, landing)
     assert caught.value.column == "Evnt"
+
+
+# --- several mappings of one source (two systems feeding it) --------------------------------
+
+
+def test_two_systems_feeding_one_source_each_read_through_its_own_mapping(con, landing, tmp_path):
+    """The ESP's email events and the SMS provider's events both feed `email_events`:
+    `email_events.yml` and `email_events.sms.yml`, each export in its own folder, staged
+    into one view; a failed gate's rows are found in the right file through the right
+    mapping; a file both mappings would read is refused."""
+    folder = tmp_path / "mappings"
+    write(folder / "email_events.yml", "source: email_events\n")
+    write(
+        folder / "email_events.sms.yml",
+        "folder: sms\n"
+        "columns: {event_id: MessageId, campaign_id: Campaign, contact_id: Customer,\n"
+        "          event_type: Status, occurred_at: Time}\n"
+        "values: {event_type: {DELIVERED: delivered, CLICKED: click}}\n",
+    )
+    mappings = load_mappings("email_events", folder)
+    assert [m.folder for m in mappings] == ["email_events", "sms"]
+    write(landing / "email_events/e.csv", EVENTS_HEADER + "E1,K1,C1,open,2024-03-05 10:00\n")
+    write(
+        landing / "sms/s.csv",
+        "Time,MessageId,Customer,Campaign,Status\n"
+        "2024-03-05 11:00,S1,C1,K2,DELIVERED\n"
+        "2024-03-05 11:05,S2,C1,K2,CLICKED\n",
+    )
+    staged = ingest.stage_source(con, mappings, landing)
+    assert staged.rows == 3 and {f.path for f in staged.files} == {
+        "email_events/e.csv",
+        "sms/s.csv",
+    }
+    rows = con.execute(
+        "select event_id, event_type, _source_file from staged.email_events order by 1"
+    ).fetchall()
+    assert rows == [
+        ("E1", "open", "email_events/e.csv"),
+        ("S1", "delivered", "sms/s.csv"),
+        ("S2", "click", "sms/s.csv"),
+    ]
+    located = ingest.locate_staged_rows(con, mappings, landing, [{"event_id": "S2"}])
+    assert located == [[("sms/s.csv", 3)]]
+    ingest.publish(con, ["email_events"], run_id="test")
+    assert con.execute("select count(*) from raw.email_events").fetchone() == (3,)
+
+    write(folder / "email_events.sms.yml", "folder: email_events\n")  # the same folder
+    write(landing / "email_events/f.csv", EVENTS_HEADER + "E2,K1,C1,open,2024-03-06 10:00\n")
+    with pytest.raises(ingest.LandingFileError, match="matched by two mappings of email_events"):
+        ingest.stage_source(con, load_mappings("email_events", folder), landing)
+    write(folder / "email_events_sms.yml", "source: email_events\n")
+    with pytest.raises(MappingError, match=r"<source>.<name>.yml"):
+        load_mappings("email_events", folder)

@@ -15,7 +15,7 @@ import dagster as dg
 from dagster_project import settings
 from dagster_project.defs.resources import WarehouseResource, warehouse
 from dagster_project.lib import ingest, privacy
-from dagster_project.lib.mappings import MappingError, load_mapping
+from dagster_project.lib.mappings import MappingError, load_mappings
 from dagster_project.lib.schema import SOURCES
 
 GROUP = "ingestion"
@@ -62,12 +62,13 @@ def _staged_asset(source_name: str) -> dg.AssetsDefinition:
     ) -> dg.MaterializeResult:
         landing = settings.landing_dir()
         try:
-            mapping = load_mapping(source_name, settings.mappings_dir())
+            mappings = load_mappings(source_name, settings.mappings_dir())
         except MappingError as exc:
             raise dg.Failure(description=str(exc)) from exc
+        folders = ", ".join(str(landing / m.folder) for m in mappings)
         with duckdb.get_connection() as con:
             try:
-                result = ingest.stage_source(con, mapping, landing)
+                result = ingest.stage_source(con, mappings, landing)
             except ingest.LandingFileError as exc:
                 raise dg.Failure(
                     description=f"Bad landing file for {source_name}: {exc}",
@@ -81,12 +82,12 @@ def _staged_asset(source_name: str) -> dg.AssetsDefinition:
         if result.excluded_rows:
             context.log.info(
                 f"{source_name}: {result.excluded_rows} row(s) left out by the mapping's "
-                f"exclude_rows ({', '.join(mapping.exclude_rows)})"
+                "exclude_rows"
             )
         if result.unmatched_rows:
             context.log.warning(
                 f"{source_name}: {result.unmatched_rows} row(s) left out: their email "
-                f"(column {mapping.source_column('contact_id')!r}, contact_match: email) is "
+                "(contact_match: email, in the column mapped to contact_id) is "
                 "no contact's (addresses the CRM does not hold, or people purged)"
             )
         if purged_rows:
@@ -98,7 +99,7 @@ def _staged_asset(source_name: str) -> dg.AssetsDefinition:
             context.log.info(f"{source_name}: {purged_rows} row(s) of purged contacts {done}")
         if result.never_delivered:
             context.log.info(
-                f"{source_name}: no file delivered yet in {landing / mapping.folder}; an "
+                f"{source_name}: no file delivered yet in {folders}; an "
                 "optional source, so it stays empty (the marts leave out what it feeds)"
             )
         if result.not_exports:
@@ -120,8 +121,10 @@ def _staged_asset(source_name: str) -> dg.AssetsDefinition:
                 "rows_matching_no_contact": result.unmatched_rows,
                 "rows_excluded_by_mapping": result.excluded_rows,
                 "bytes": result.bytes,
-                "mapping": str(mapping.path) if mapping.path else "identity (canonical names)",
-                "landing_folder": str(landing / mapping.folder),
+                "mapping": ", ".join(
+                    str(m.path) if m.path else "identity (canonical names)" for m in mappings
+                ),
+                "landing_folder": folders,
                 "dagster/row_count": result.rows,
             }
         )

@@ -49,7 +49,7 @@ from dagster_project import settings
 from dagster_project.lib import gates, ingest
 from dagster_project.lib.gates import GateInfrastructureError, GateResult
 from dagster_project.lib.ingest import LOAD_LOG, RAW, STAGED, q
-from dagster_project.lib.mappings import load_mapping
+from dagster_project.lib.mappings import load_mappings
 from dagster_project.lib.schema import SOURCES
 
 # Gates read the warehouse, and a reader blocks writers of other processes (STACK.md trap 3):
@@ -480,11 +480,11 @@ def locate(result: GateResult, source: str, database: Path) -> GateResult:
     if not failed:
         return result
     try:
-        mapping = load_mapping(source, settings.mappings_dir())
+        mappings = load_mappings(source, settings.mappings_dir())
         rows = [row for e in failed for row in e.sample_rows]
         con = _read_only(database)
         try:
-            found = ingest.locate_staged_rows(con, mapping, settings.landing_dir(), rows)
+            found = ingest.locate_staged_rows(con, mappings, settings.landing_dir(), rows)
         finally:
             con.close()
     except Exception:  # noqa: BLE001 - where the rows are only helps: the verdict stands
