@@ -148,12 +148,22 @@ def email_hmac_hex(key: bytes | str, email: str) -> str:
 
 
 def _table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    """A table or a view (the staged rows are views) of the current database."""
     row = con.execute(
-        "select count(*) from duckdb_tables() where database_name = current_database() "
-        "and schema_name = ? and table_name = ?",
+        "select count(*) from information_schema.tables where table_catalog = "
+        "current_database() and table_schema = ? and table_name = ?",
         [schema, table],
     ).fetchone()
     return bool(row[0])
+
+
+def _suppressed_staged_contacts_sql() -> str:
+    """SQL (bind :attr:`HmacKey.params`) of the staged contacts whose normalised email is on
+    the suppression list, with the batch that suppressed it: ``(contact_id, batch_id)``."""
+    return f"""select distinct staged_contacts.contact_id, suppressed.batch_id
+        from {STAGED}.contacts as staged_contacts
+        inner join {SUPPRESSION_TABLE} as suppressed
+            on suppressed.email_hmac = {email_hmac_sql("staged_contacts.email")}"""
 
 
 def _has_rows(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
@@ -271,24 +281,16 @@ def archive_returning_people(con: duckdb.DuckDBPyConnection) -> int:
     returns how many ids were archived."""
     if not _has_rows(con, SUPPRESSION_TABLE) or not _table_exists(con, "raw", "contacts"):
         return 0
-    (staged,) = con.execute(
-        "select count(*) from information_schema.tables where table_catalog = "
-        "current_database() and table_schema = ? and table_name = 'contacts'",
-        [STAGED],
-    ).fetchone()
-    if not staged:  # the view ingest.stage_source writes
+    if not _table_exists(con, STAGED, "contacts"):  # the view ingest.stage_source writes
         return 0
     key = suppression_key(allow_dev_key=False)
     (archived,) = con.execute(
         f"""insert into {ARCHIVE_TABLE}
         (contact_pseudonym, purge_rule, touch_count, as_of_date, batch_id, purged_at)
         with returning_people as (
-            select distinct staged_contacts.contact_id, suppressed.batch_id
-            from {STAGED}.contacts as staged_contacts
-            inner join {SUPPRESSION_TABLE} as suppressed
-                on suppressed.email_hmac = {email_hmac_sql("staged_contacts.email")}
-            where staged_contacts.contact_id is not null
-                and staged_contacts.contact_id not in (select contact_id from raw.contacts)
+            select contact_id, batch_id from ({_suppressed_staged_contacts_sql()})
+            where contact_id is not null
+                and contact_id not in (select contact_id from raw.contacts)
         ),
         pseudonyms as (
             select {contact_pseudonym_sql("contact_id")} as contact_pseudonym,
@@ -328,11 +330,8 @@ def suppression_row_filter(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     filters: dict[str, str] = {}
     if has_suppressions:
         con.execute(
-            f"""create or replace temp table {SUPPRESSED_STAGED_CONTACTS} as
-            select distinct staged_contacts.contact_id
-            from staged.contacts as staged_contacts
-            inner join {SUPPRESSION_TABLE} as suppressed
-                on suppressed.email_hmac = {email_hmac_sql("staged_contacts.email")}""",
+            f"create or replace temp table {SUPPRESSED_STAGED_CONTACTS} as "
+            f"select distinct contact_id from ({_suppressed_staged_contacts_sql()})",
             key.params,
         )
         filters["contacts"] = (

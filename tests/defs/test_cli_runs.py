@@ -73,6 +73,20 @@ def _wait_for(condition, timeout: float, what: str):
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
+def _wait_for_a_dbt_model(instance, run_id: str) -> None:
+    """Until dbt streams a built model into the run: dbt is running and writing."""
+    _wait_for(
+        lambda: any(
+            record.asset_key.path[0] in ("staging", "seeds", "intermediate")
+            for record in instance.get_records_for_run(
+                run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+            ).records
+        ),
+        timeout=120,
+        what="a dbt model built",
+    )
+
+
 def _slots(instance) -> list:
     return instance.event_log_storage.get_concurrency_info(POOL).claimed_slots
 
@@ -169,16 +183,7 @@ def test_sigterm_while_dbt_builds_stops_dbt_and_says_what_was_published(
         ]
         run = _wait_for(lambda: instance.get_runs(limit=1), timeout=30, what="the run")[0]
         # dbt is streaming its results into Dagster (the old code orphaned dbt then)
-        _wait_for(
-            lambda: any(
-                record.asset_key.path[0] in ("staging", "seeds", "intermediate")
-                for record in instance.get_records_for_run(
-                    run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
-                ).records
-            ),
-            timeout=120,
-            what="a dbt model built",
-        )
+        _wait_for_a_dbt_model(instance, run.run_id)
         cli.send_signal(signal.SIGTERM)
         code = cli.wait(timeout=90)
     finally:
@@ -214,16 +219,7 @@ def test_a_run_killed_while_dbt_builds_leaves_no_dbt_writing_the_warehouse(
             lambda: local_runs.dbt_children(first.pid), timeout=180, what="dbt to start"
         )[0]
         [run] = _cli_runs(instance, first.pid)
-        _wait_for(
-            lambda: any(
-                record.asset_key.path[0] in ("staging", "seeds", "intermediate")
-                for record in instance.get_records_for_run(
-                    run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
-                ).records
-            ),
-            timeout=120,
-            what="a dbt model built",
-        )
+        _wait_for_a_dbt_model(instance, run.run_id)
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait()

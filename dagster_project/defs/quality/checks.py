@@ -203,7 +203,7 @@ def volume_band(
         return None, "first load of this source: no previous load to compare with"
     if len(previous_loads) < 2:
         return None, "the only previous load is the initial backfill, not a daily volume"
-    previous = max(previous_loads, key=lambda load: load.loaded_at)
+    previous = _newest(previous_loads)
     if previous.rows < cfg.volume_min_baseline_rows:
         return None, (
             f"previous load has {previous.rows} rows, below the minimum baseline of "
@@ -217,6 +217,11 @@ def volume_band(
     )
 
 
+def _newest(loads: list[Load]) -> Load:
+    """The volume band's baseline: the newest earlier load."""
+    return max(loads, key=lambda load: load.loaded_at)
+
+
 VOLUME_LABEL = "expect_table_row_count_to_be_between()"
 
 
@@ -225,7 +230,7 @@ def volume_hint(rows: int, previous_loads: list[Load], cfg: GateSettings) -> str
     let a legitimate change through once (a full re-export after daily deltas, a new feed)."""
     if not previous_loads:
         return ""
-    previous = max(previous_loads, key=lambda load: load.loaded_at)
+    previous = _newest(previous_loads)
     if previous.rows <= 0:
         return ""
     ratio = rows / previous.rows
@@ -489,24 +494,19 @@ def locate(result: GateResult, source: str, database: Path) -> GateResult:
             con.close()
     except Exception:  # noqa: BLE001 - where the rows are only helps: the verdict stands
         return result
-    places: dict[int, list[str]] = {}
-    position = 0
-    for e in failed:
-        seen: list[str] = []
-        for where in found[position : position + len(e.sample_rows)]:
-            for rel, line in where:
-                text = rel if line is None else f"{rel} line {line}"
-                if text not in seen:
-                    seen.append(text)
-        position += len(e.sample_rows)
-        places[id(e)] = seen
-    return dataclasses.replace(
-        result,
-        expectations=tuple(
-            dataclasses.replace(e, locations=tuple(places[id(e)])) if id(e) in places else e
-            for e in result.expectations
-        ),
-    )
+    located = iter(found)  # one list of (file, line) per sample row, in the order of `rows`
+    wanted = {id(e) for e in failed}
+    outcomes = []
+    for e in result.expectations:
+        if id(e) in wanted:
+            places = [
+                rel if line is None else f"{rel} line {line}"
+                for _row in e.sample_rows
+                for rel, line in next(located)
+            ]
+            e = dataclasses.replace(e, locations=tuple(dict.fromkeys(places)))  # deduplicated
+        outcomes.append(e)
+    return dataclasses.replace(result, expectations=tuple(outcomes))
 
 
 def outcome_label(outcome: gates.ExpectationOutcome) -> str:
